@@ -1,0 +1,82 @@
+"""Helpers shared by the thin scripts: running a main function, parsing flag values.
+
+The scripts own argparse and printing; this module only turns a :class:`~lmad.errors.UserError` into
+one ``error:`` line and exit code 2, and parses the flag formats the original scripts used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from lmad.errors import UserError
+
+
+class _OneLineFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Send library log records to stderr as ``warning: ...`` lines."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter())
+    root = logging.getLogger("lmad")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    root.propagate = False
+
+
+def run_main(main: Callable[[Sequence[str] | None], int | None], argv: Sequence[str] | None = None):
+    """Run a script's ``main``; a :class:`UserError` becomes ``error: ...`` and exit code 2."""
+    setup_logging()
+    try:
+        code = main(argv)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("error: interrupted; everything finished so far is kept", file=sys.stderr)
+        sys.exit(130)
+    sys.exit(code or 0)
+
+
+def str2bool(value: str | bool) -> bool:
+    """Parse ``True``/``False`` style flag values (``--aux_enable False``)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "t", "yes", "y", "on"}:
+        return True
+    if text in {"0", "false", "f", "no", "n", "off"}:
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {value!r}")
+
+
+def parse_id_list(value: str | None) -> list[str] | None:
+    """Parse ``"[135, 136]"``, ``"135,136"`` or ``"[machine-1-1]"`` into a list of series ids.
+
+    An empty value or ``[]`` means "every series found" and returns ``None``.
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text in {"", "[]", "all"}:
+        return None
+    try:
+        parsed = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        parsed = None
+    if isinstance(parsed, (list, tuple)):
+        items = [str(item).strip() for item in parsed]
+    elif isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        items = [str(parsed)]
+    else:
+        items = [part.strip().strip("'\"") for part in text.strip("[]").split(",")]
+    items = [item for item in items if item]
+    if not items:
+        return None
+    return items

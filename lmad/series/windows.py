@@ -1,0 +1,89 @@
+"""Sliding windows over a series, per-channel normalisation, window labels and the structure file.
+
+Windows start at ``i * stride`` and have ``window_size`` points; when the last of them does not reach
+the series end, one trailing window ``[length - window_size, length)`` is added, so every point is
+covered and every window has the same length (TAMA, Sec. 4.1).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmad.errors import DataError
+
+
+def window_starts(length: int, window_size: int, stride: int) -> np.ndarray:
+    """Start indices of the windows over a series of ``length`` points, trailing window included."""
+    if window_size <= 0:
+        raise DataError(f"window_size must be positive, got {window_size}")
+    if stride <= 0:
+        raise DataError(f"stride must be positive, got {stride}")
+    if window_size > length:
+        raise DataError(
+            f"window_size {window_size} is longer than the series ({length} points); "
+            f"use --window_size {length} or less"
+        )
+    starts = list(range(0, length - window_size + 1, stride))
+    if starts[-1] + window_size < length:
+        starts.append(length - window_size)
+    return np.asarray(starts, dtype=np.int64)
+
+
+def cut_windows(values: np.ndarray, starts: np.ndarray, window_size: int) -> np.ndarray:
+    """Stack ``values[start:start + window_size]`` for every start: (n_windows, window_size, ...)."""
+    index = np.asarray(starts)[:, None] + np.arange(window_size)[None, :]
+    return np.asarray(values)[index]
+
+
+def point_coverage(length: int, starts: np.ndarray, window_size: int) -> np.ndarray:
+    """How many windows cover each point (TAMA's threshold c0 assumes at most three)."""
+    counts = np.zeros(length + 1, dtype=np.int64)
+    np.add.at(counts, np.asarray(starts), 1)
+    np.add.at(counts, np.asarray(starts) + window_size, -1)
+    return np.cumsum(counts)[:length]
+
+
+@dataclass(frozen=True)
+class ChannelScaler:
+    """Per-channel z-score with statistics of the train split.
+
+    TAMA normalised the whole array at once, mixing channels of different scales; here each channel
+    gets its own mean and standard deviation. A constant channel keeps a scale of 1.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+
+    @classmethod
+    def fit(cls, train: np.ndarray) -> ChannelScaler:
+        train = np.asarray(train, dtype=np.float64)
+        mean = train.mean(axis=0)
+        std = train.std(axis=0)
+        std = np.where(std > 1e-12 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+        return cls(mean, std)
+
+    def transform(self, values: np.ndarray) -> np.ndarray:
+        return (np.asarray(values, dtype=np.float64) - self.mean) / self.std
+
+    def inverse(self, values: np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float64) * self.std + self.mean
+
+
+def window_name(window: int, channel: int) -> str:
+    """The file stem of a window's image or text: ``<window>-<channel>``."""
+    return f"{window}-{channel}"
+
+
+def structure_entry(window_labels: np.ndarray, n_channels: int) -> dict[str, list[str]]:
+    """Normal and abnormal windows of one series as ``<window>-<channel>`` names.
+
+    A window is normal when its labels sum to 0 (DESIGN.md, Windows).
+    """
+    abnormal_windows = np.asarray(window_labels).reshape(len(window_labels), -1).sum(axis=1) > 0
+    entry: dict[str, list[str]] = {"normal": [], "abnormal": []}
+    for window, is_abnormal in enumerate(abnormal_windows):
+        key = "abnormal" if is_abnormal else "normal"
+        entry[key].extend(window_name(window, c) for c in range(n_channels))
+    return entry
