@@ -12,14 +12,12 @@ Two forms:
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 
 from lmad.errors import DataError
+from lmad.llm.tokens import estimate_tokens
 
 SCALE = 1000
-_TOKEN = re.compile(r"\d{1,3}|[A-Za-z]+|[^\sA-Za-z\d]")
 
 
 def serialize_tama(values: np.ndarray, scale: int = SCALE) -> str:
@@ -63,15 +61,14 @@ def parse_index_value(text: str) -> tuple[np.ndarray, np.ndarray]:
     return indices, values
 
 
-def estimate_tokens(text: str) -> int:
-    """Approximate token count under GPT-4-style byte-pair tokenisers.
-
-    Those tokenisers split digit runs into groups of at most three and give punctuation its own token;
-    a space is merged into the following token. Counting such pieces is exact for digit-spaced text
-    and within a few percent for prose, which is enough to estimate cost before a run.
-    """
-    return len(_TOKEN.findall(text))
-
+__all__ = [
+    "estimate_tokens",
+    "parse_index_value",
+    "parse_tama",
+    "serialize",
+    "serialize_index_value",
+    "serialize_tama",
+]
 
 SERIALIZERS = {"tama": serialize_tama, "index_value": serialize_index_value}
 
