@@ -1,0 +1,65 @@
+"""The paper's ablations: references 0-4, window size, tick spacing, LLM comparison.
+
+    python ablation_eval.py --ablation references --dataset UCR --LLM GPT-4o --run
+    python ablation_eval.py --ablation window --dataset UCR --LLM GPT-4o --values 300,600,900,1200 --run
+    python ablation_eval.py --ablation ticks --dataset NormA --LLM GPT-4o --values 10,25,50,100,200 --run
+    python ablation_eval.py --ablation llm --dataset UCR --LLM GPT-4o GLM-4v-plus offline --run
+
+Without --run it aggregates the runs that exist. Writes data/results/ablation/<ablation>_<dataset>
+.{md,csv,tex} and prints the table. Answers already paid for come from data/cache/llm/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lmad.cli import run_main, str2bool
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--ablation", required=True, choices=["references", "window", "ticks", "llm"])
+    p.add_argument("--dataset", default="UCR")
+    p.add_argument("--LLM", nargs="+", default=["GPT-4o"], help="one or more model names")
+    p.add_argument("--values", default="", help="comma-separated settings (default: the paper's)")
+    p.add_argument("--run", action="store_true", help="make missing data and runs first")
+    p.add_argument("--modality", default="image", choices=["image", "text"])
+    p.add_argument("--normal_reference", type=int, default=3, help="references for window/ticks")
+    p.add_argument("--double_check", type=str2bool, default=True)
+    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument("--data_dir", default="data")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from lmad.errors import ConfigError
+    from lmad.series.ablation import ablation_table
+
+    try:
+        values = [int(v) for v in args.values.split(",") if v.strip()] or None
+    except ValueError:
+        raise ConfigError(
+            f"--values must be comma-separated integers, got {args.values!r}"
+        ) from None
+    table = ablation_table(
+        args.ablation,
+        args.dataset,
+        args.LLM,
+        values,
+        args.data_dir,
+        args.run,
+        args.modality,
+        args.normal_reference,
+        args.double_check,
+        args.concurrency,
+    )
+    table.write(Path(args.data_dir) / "results" / "ablation", f"{args.ablation}_{args.dataset}")
+    print(table.markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

@@ -1,0 +1,1 @@
+"""Tables (markdown, CSV, LaTeX), plots and the self-contained HTML report."""

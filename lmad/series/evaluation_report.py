@@ -1,0 +1,104 @@
+"""Writing an evaluation: Table-8-style tables (markdown, CSV, LaTeX), plots and report.html."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from lmad.report.html import ReportSection, write_report
+from lmad.report.plots import plot_series
+from lmad.report.tables import Table
+from lmad.series.evaluate import EvalOptions, SeriesEval, results_folder, threshold_of
+from lmad.series.merge import interval_types
+
+COLUMNS = {
+    "precision": "P",
+    "recall": "R",
+    "f1": "F1",
+    "auc_pr": "AUC-PR",
+    "auc_roc": "AUC-ROC",
+    "aff_f1": "Aff-F1",
+    "vus_pr": "VUS-PR",
+    "vus_roc": "VUS-ROC",
+    "range_f1": "Range-F1",
+    "event_f1": "Event-F1",
+}
+ROWS = ("Pred", "Pred_adjust", "DCheck", "DCheck_adjust")
+
+
+def llm_label(llm: str) -> str:
+    """The LLM column; the offline analyzer is named as the non-LLM baseline it is."""
+    return "offline (non-LLM baseline)" if llm == "offline" else llm
+
+
+def summary_table(results: list[dict[str, Any]], dataset: str) -> Table:
+    """Rows (LLM, variant) of pooled metrics over all series, as in TAMA's Table 8."""
+    typed = any("type_accuracy" in r["pooled"]["Pred"] for r in results)
+    columns = ["LLM", "variant", *COLUMNS.values(), "failed"] + (["type-acc"] if typed else [])
+    table = Table(columns, title=f"{dataset}: pooled over series")
+    for result in results:
+        for row in ROWS:
+            m = result["pooled"][row]
+            cells = [llm_label(result["llm"]), row, *(m[k] for k in COLUMNS), m["failed_windows"]]
+            table.add(*cells, *([m.get("type_accuracy", float("nan"))] if typed else []))
+    return table
+
+
+def series_table(result: dict[str, Any]) -> Table:
+    table = Table(["series", "variant", *COLUMNS.values()], title=f"{result['llm']}: per series")
+    for series, rows in result["series"].items():
+        for row in ROWS:
+            table.add(series, row, *(rows[row][k] for k in COLUMNS))
+    for row in ROWS:
+        table.add("mean", row, *(result["mean"][row][k] for k in COLUMNS))
+    return table
+
+
+def intervals_table(evaluation: SeriesEval, variant: str = "DCheck") -> Table:
+    table = Table(["start", "end", "confidence", "type", "window", "channel", "explanation"])
+    for i in sorted(evaluation.merged[variant].intervals, key=lambda i: (i.start, i.window)):
+        table.add(i.start, i.end, i.confidence, i.type, i.window, i.channel, i.explanation)
+    return table
+
+
+def write_outputs(options: EvalOptions, result: dict[str, Any]) -> Path:
+    """Tables, plots and report.html of one LLM's evaluation; returns the folder."""
+    folder = results_folder(options, result["llm"])
+    summary = summary_table([result], options.dataset)
+    summary.write(folder, "table")
+    series_table(result).write(folder, "per_series")
+    sections = []
+    threshold = threshold_of(options)
+    for evaluation in result["_evals"]:
+        merged = evaluation.merged["DCheck"]
+        preds = merged.predictions(options.c0, options.normalised_threshold)
+        scores = merged.normalised if options.normalised_threshold is not None else merged.scores
+        png = None
+        if options.plots:
+            png = plot_series(
+                evaluation.values,
+                evaluation.labels,
+                scores,
+                interval_types(merged, preds),
+                threshold,
+                f"{options.dataset} {evaluation.series} - {llm_label(result['llm'])}",
+            )
+            (folder / "plots").mkdir(parents=True, exist_ok=True)
+            (folder / "plots" / f"{evaluation.series}.png").write_bytes(png)
+        notes = [f"{merged.failed_windows} window(s) failed"] if merged.failed_windows else []
+        sections.append(
+            ReportSection(f"Series {evaluation.series}", png, intervals_table(evaluation), notes)
+        )
+    usage = result["usage"]
+    intro = [
+        f"LLM: {llm_label(result['llm'])}; run log {result['run_log']}.",
+        f"Threshold: {'normalised score >= ' if options.normalised_threshold is not None else 'c0 = '}"
+        f"{threshold:g}; point adjustment PAT = {options.pat:g}.",
+        f"Usage: {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens, "
+        f"${usage['cost_usd']:.4f} (cached answers cost nothing again).",
+        "Intervals below are the self-reflection (DCheck) answers, in series coordinates.",
+    ]
+    write_report(
+        folder / "report.html", f"TAMA evaluation: {options.dataset}", intro, summary, sections
+    )
+    return folder
