@@ -20,7 +20,7 @@ from lmad.io import atomic_write_json
 from lmad.metrics.adjust import point_adjust
 from lmad.metrics.affiliation import affiliation_prf
 from lmad.metrics.auc import threshold_sweep_auc
-from lmad.metrics.classification import segment_types, type_accuracy
+from lmad.metrics.classification import segment_types, type_accuracy, type_confusion
 from lmad.metrics.event import event_prf
 from lmad.metrics.point import point_prf
 from lmad.metrics.range_based import range_prf
@@ -68,6 +68,7 @@ class SeriesEval:
     types: np.ndarray | None
     merged: dict[str, MergedSeries]
     metrics: dict[str, dict[str, float]]
+    type_pairs: dict[str, tuple[list[str], list[str]]] | None = None
 
 
 def load_run(options: EvalOptions, llm: str) -> tuple[Path, dict[str, list[dict]]]:
@@ -155,7 +156,7 @@ def evaluate_series(series: str, records: list[dict], options: EvalOptions) -> S
             )
     types = np.load(folder / "types.npy") if (folder / "types.npy").exists() else None
     buffer = options.vus_buffer or max(1, meta["window_size"] // 6)
-    merged, metrics = {}, {}
+    merged, metrics, pairs = {}, {}, {}
     for variant in VARIANTS:
         merged[variant] = merge_window_answers(
             records, meta["starts"], meta["window_size"], meta["length"], variant
@@ -165,11 +166,29 @@ def evaluate_series(series: str, records: list[dict], options: EvalOptions) -> S
         if types is not None:
             preds = merged[variant].predictions(options.c0, options.normalised_threshold)
             true, pred = segment_types(types, interval_types(merged[variant], preds))
+            pairs[variant] = (true, pred)
             accuracy = type_accuracy(true, pred) if true else math.nan
             metrics[variant]["type_accuracy"] = metrics[variant + "_adjust"]["type_accuracy"] = (
                 accuracy
             )
-    return SeriesEval(series, labels, values, types, merged, metrics)
+    return SeriesEval(series, labels, values, types, merged, metrics, pairs or None)
+
+
+def confusion(evals: list[SeriesEval]) -> dict[str, dict[str, Any]]:
+    """Type confusion matrices and accuracy over every annotated segment of every series."""
+    out = {}
+    for variant in VARIANTS:
+        true = [t for e in evals if e.type_pairs for t in e.type_pairs[variant][0]]
+        pred = [p for e in evals if e.type_pairs for p in e.type_pairs[variant][1]]
+        if true:
+            matrix, names = type_confusion(true, pred)
+            out[variant] = {
+                "labels": names,
+                "matrix": matrix.tolist(),
+                "accuracy": type_accuracy(true, pred),
+                "segments": len(true),
+            }
+    return out
 
 
 def pooled_metrics(evals: list[SeriesEval], options: EvalOptions) -> dict[str, dict[str, float]]:
@@ -236,6 +255,7 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
         "pooled": pooled_metrics(evals, options),
         "mean": {row: mean_metrics([e.metrics[row] for e in evals]) for row in evals[0].metrics},
         "series": {e.series: e.metrics for e in evals},
+        "type_confusion": confusion(evals),
         "usage": {
             "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage),
             "completion_tokens": sum(u.get("completion_tokens", 0) for u in usage),

@@ -54,6 +54,16 @@ def series_table(result: dict[str, Any]) -> Table:
     return table
 
 
+def confusion_table(conf: dict[str, Any], variant: str) -> Table:
+    """Rows: true type; columns: predicted type ("none" = missed)."""
+    names = conf["labels"]
+    title = f"{variant}: anomaly types, accuracy {conf['accuracy']:.4f} over {conf['segments']} segments"
+    table = Table(["true \\ predicted", *names], title=title)
+    for name, row in zip(names, conf["matrix"]):
+        table.add(name, *row)
+    return table
+
+
 def intervals_table(evaluation: SeriesEval, variant: str = "DCheck") -> Table:
     table = Table(["start", "end", "confidence", "type", "window", "channel", "explanation"])
     for i in sorted(evaluation.merged[variant].intervals, key=lambda i: (i.start, i.window)):
@@ -67,6 +77,8 @@ def write_outputs(options: EvalOptions, result: dict[str, Any]) -> Path:
     summary = summary_table([result], options.dataset)
     summary.write(folder, "table")
     series_table(result).write(folder, "per_series")
+    for variant, conf in result.get("type_confusion", {}).items():
+        confusion_table(conf, variant).write(folder, f"confusion_{variant}")
     sections = []
     threshold = threshold_of(options)
     for evaluation in result["_evals"]:
