@@ -9,6 +9,7 @@ Every answer is appended to the run log as it arrives; a rerun skips what is don
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class TamaRun:
         self.options = options
         self.client = client
         self.params = params or GenerationParams()
+        self._histories: dict[tuple[str, int], tuple] = {}
+        self._lock = threading.Lock()
         root = processed_root(options.data_dir, options.dataset, options.subtask)
         ids = options.ids or processed_series_ids(
             root, options.dataset, options.modality, options.subtask
@@ -172,6 +175,17 @@ class TamaRun:
         return self._record(self._base(item, None, channel, "reference"), result, answer)
 
     def history(self, item: SeriesWork, channel: int) -> tuple:
+        """The conversation every window of (series, channel) starts from, built once.
+
+        Built after the reference stage has run, so its answer is in the log.
+        """
+        key = (item.series, channel)
+        with self._lock:
+            if key not in self._histories:
+                self._histories[key] = self._build_history(item, channel)
+            return self._histories[key]
+
+    def _build_history(self, item: SeriesWork, channel: int) -> tuple:
         parts = self.reference_parts(item, channel)
         if not parts:
             return item.builder.history([], None)
