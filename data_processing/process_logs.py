@@ -1,0 +1,102 @@
+"""Write process-trace datasets in the SemAD CSV format (trace,label,cause,evelabel).
+
+    python data_processing/process_logs.py                      # simulate, no network needed
+    python data_processing/process_logs.py --n_train 5000 --seed 7
+    python data_processing/process_logs.py --xes log.xes.gz --inject --name mylog
+    python data_processing/process_logs.py --csv ../shared/data/semad/test_data.csv --name semad
+
+Default: twelve hand-written business processes are played out; training_data.csv holds normal
+traces of the first eight, test_data.csv mostly traces of the four unseen ones and eval_data.csv
+traces of the seen ones, both with --anomaly_ratio anomalous traces (Insert, SkipSequence, Rework,
+Early, Late, Exclusive). --xes imports an event log: its normal traces go to training; with
+--inject (or when the log has labelled anomalies) --holdout of them go to test and to eval, with
+anomalies injected. --csv re-validates SemAD CSV files and copies them.
+Everything is written to <data_dir>/process/<name>/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from lmad.cli import run_main
+from lmad.errors import ConfigError
+
+# Defaults a user may edit here; flags override them.
+DATA_DIR = "data"
+NAME = "simulated"
+N_TRAIN, N_TEST, N_EVAL = 2000, 600, 600
+ANOMALY_RATIO = 0.5
+SEED = 42
+N_UNSEEN = 4  # the last N_UNSEEN built-in processes never appear in training
+HOLDOUT = 0.2  # share of an imported log's normal traces held out for test, and again for eval
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--xes", help="import this XES event log (.xes or .xes.gz)")
+    source.add_argument("--csv", nargs="+", help="re-validate and copy these SemAD CSV files")
+    p.add_argument("--name", help=f"dataset folder name (default {NAME}, or the file's name)")
+    p.add_argument("--data_dir", default=DATA_DIR, help="data root (default %(default)s)")
+    p.add_argument("--n_train", type=int, default=N_TRAIN, help="simulated training traces")
+    p.add_argument("--n_test", type=int, default=N_TEST, help="simulated test traces")
+    p.add_argument("--n_eval", type=int, default=N_EVAL, help="simulated eval traces")
+    p.add_argument("--n_unseen", type=int, default=N_UNSEEN, help="processes kept out of training")
+    p.add_argument(
+        "--anomaly_ratio", type=float, default=ANOMALY_RATIO, help="anomalous share of test/eval"
+    )
+    p.add_argument("--seed", type=int, default=SEED, help="random seed (default %(default)s)")
+    p.add_argument("--inject", action="store_true", help="with --xes: inject anomalies")
+    p.add_argument("--holdout", type=float, default=HOLDOUT, help="with --xes: test/eval share")
+    p.add_argument("--lifecycle", help="with --xes: keep only this lifecycle:transition")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    for flag in ("n_train", "n_test", "n_eval"):
+        if getattr(args, flag) < 1:
+            raise ConfigError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if not 0 <= args.anomaly_ratio <= 1 or not 0 < args.holdout < 0.5:
+        raise ConfigError("--anomaly_ratio must be in [0, 1] and --holdout in (0, 0.5)")
+    from lmad.traces.inject import describe, log_dataset, simulated_dataset
+    from lmad.traces.log_io import read_traces, write_traces
+    from lmad.traces.xes import read_xes
+
+    if args.csv:
+        name = args.name or Path(args.csv[0]).resolve().parent.name
+        splits = {Path(f).stem: read_traces(f) for f in args.csv}
+    elif args.xes:
+        name = args.name or Path(args.xes).name.split(".")[0]
+        traces = read_xes(args.xes, args.lifecycle)
+        ratio = args.anomaly_ratio if args.inject else None
+        splits = log_dataset(traces, ratio, args.seed, args.holdout)
+    else:
+        name = args.name or NAME
+        splits = simulated_dataset(
+            args.n_train, args.n_test, args.n_eval, args.anomaly_ratio, args.seed,
+            n_unseen=args.n_unseen,
+        )  # fmt: skip
+    folder = Path(args.data_dir) / "process" / name
+    for stem, traces in splits.items():
+        # test and eval files carry raw_cause; copied CSV files keep their own columns
+        has_raw = any(t.raw_cause is not None for t in traces)
+        with_raw = has_raw if args.csv else stem != "training_data"
+        path = write_traces(folder / f"{stem}.csv", traces, with_raw_cause=with_raw)
+        info = describe(traces)
+        kinds = ", ".join(f"{kind} {count}" for kind, count in info["kinds"].items()) or "none"
+        print(
+            f"wrote {path}: {info['rows']} rows, {info['anomalous']} anomalous "
+            f"({info['share']:.1%}); causes: {kinds}"
+        )
+    if set(splits) == {"training_data"}:
+        print("no test or eval data: the log has no anomalies; add --inject to make some")
+    return 0
+
+
+if __name__ == "__main__":
+    run_main(main, sys.argv[1:])

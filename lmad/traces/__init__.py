@@ -1,0 +1,1 @@
+"""Business-process traces: logs, simulator, anomaly injection, fine-tuning and scoring."""

@@ -1,0 +1,1 @@
+"""Workflow job anomalies: Flow-Bench run data as sentences, classifiers and baselines."""
