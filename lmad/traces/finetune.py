@@ -1,0 +1,314 @@
+"""SemAD reconstruction fine-tuning: LoRA / QLoRA on normal traces with next-token prediction.
+
+The objective (SemAD, guanwei49/SemAD; REFERENCE.md "Fine-tuning"): the raw trace text, no prompt
+template, is tokenised as ``[start] t_1 … t_n EOS`` (``start`` = the tokenizer's BOS, or its EOS
+when it has none; pad = EOS when the tokenizer has no pad token); ``labels`` are the same ids with
+padding set to -100. Hugging Face's causal-LM loss shifts labels by one, so position ``i`` learns
+to predict token ``i + 1`` and the last real position learns EOS: SemAD's "targets = inputs shifted
+left with EOS appended, loss over non-pad positions".
+
+Training follows SemAD: LoRA r=8, alpha=16, dropout 0.1 on ``q_proj`` and ``v_proj``; QLoRA (4-bit
+NF4, double quantisation, bfloat16 compute, ``prepare_model_for_kbit_training``) by default when
+CUDA is present and plain LoRA otherwise (``qlora="on"`` also quantises on a CPU); Adam, lr 5e-5,
+decayed by 0.8 after every epoch (the Trainer steps schedulers per optimizer step, so the per-epoch
+``ExponentialLR`` is a ``LambdaLR`` of ``gamma ** (step // steps_per_epoch)``); 10 epochs of batch
+8 with the last partial batch dropped; at most 512 tokens. A checkpoint is written after every
+epoch (and at ``max_steps``) under ``<output_dir>/checkpoints/``; a rerun resumes from the last one.
+The adapter and tokenizer are saved in ``output_dir``. The Hugging Face Trainer makes the same code
+run under ``torchrun`` or ``accelerate launch`` on several GPUs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmad.errors import ConfigError, DataError
+from lmad.io import atomic_write_json
+from lmad.traces import models
+
+log = logging.getLogger(__name__)
+
+TARGET_MODULES = ("q_proj", "v_proj")
+OUTPUT_ROOT = Path("data") / "models" / "semad"
+
+
+@dataclass
+class FinetuneConfig:
+    """Every setting of a SemAD fine-tuning run; defaults are SemAD's."""
+
+    llm_path: str = "smollm2"
+    data_path: str = "data/process/simulated/training_data.csv"
+    output_dir: str | None = None
+    """Default ``data/models/semad/<model name>/``."""
+    epochs: int = 10
+    batch_size: int = 8
+    learning_rate: float = 5e-5
+    gamma: float = 0.8
+    max_length: int = 512
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.1
+    target_modules: list[str] | None = None
+    """Default ``q_proj, v_proj``."""
+    qlora: str = "auto"
+    max_steps: int = -1
+    seed: int = 42
+    resume: bool = True
+    """Continue from the last checkpoint; False starts over and removes the old checkpoints."""
+    logging_steps: int = 10
+    models_dir: str = str(models.MODELS_DIR)
+
+
+@dataclass
+class FinetuneResult:
+    """Where the adapter went, how far training got and its loss log."""
+
+    output_dir: Path
+    global_step: int
+    steps_per_epoch: int
+    train_loss: float
+    resumed_from: str | None
+    four_bit: bool
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def default_output_dir(llm_path: str) -> Path:
+    """``data/models/semad/<model name>/``."""
+    return OUTPUT_ROOT / models.model_name(llm_path)
+
+
+def start_token_id(tokenizer: Any) -> int:
+    """The token put before every trace: BOS, or EOS when the tokenizer has no BOS."""
+    bos = tokenizer.bos_token_id
+    return int(bos if bos is not None else tokenizer.eos_token_id)
+
+
+def encode_for_training(tokenizer: Any, text: str, max_length: int = 512) -> list[int]:
+    """``[start] t_1 … t_n EOS``, the content cut so that the whole fits in ``max_length``."""
+    if not text.strip():
+        raise DataError("a trace is empty; every trace needs at least one activity")
+    if max_length < 3:
+        raise ConfigError(f"--max_length must be at least 3 tokens, got {max_length}")
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 2]
+    return [start_token_id(tokenizer), *ids, int(tokenizer.eos_token_id)]
+
+
+class TraceCollator:
+    """Right-pads a batch; ``labels`` = ``input_ids`` with padding set to -100."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = int(pad_id)
+
+    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
+        import torch
+
+        width = max(len(f["input_ids"]) for f in features)
+        ids = torch.full((len(features), width), self.pad_id, dtype=torch.long)
+        labels = torch.full((len(features), width), -100, dtype=torch.long)
+        mask = torch.zeros((len(features), width), dtype=torch.long)
+        for row, feature in enumerate(features):
+            seq = torch.tensor(feature["input_ids"], dtype=torch.long)
+            ids[row, : len(seq)] = seq
+            labels[row, : len(seq)] = seq
+            mask[row, : len(seq)] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+class _Encoded:
+    """A map-style dataset of encoded traces (what the Trainer's DataLoader samples)."""
+
+    def __init__(self, rows: list[list[int]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict[str, list[int]]:
+        return {"input_ids": self.rows[index]}
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Sorted last-name parts of the model's linear layers (what LoRA can target), no lm_head."""
+    import torch
+
+    names = set()
+    for name, module in model.named_modules():
+        kind = type(module).__name__
+        if isinstance(module, torch.nn.Linear) or kind in {"Conv1D", "Linear4bit", "Linear8bitLt"}:
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf and leaf != "lm_head":
+                names.add(leaf)
+    return sorted(names)
+
+
+def check_target_modules(model: Any, targets: list[str] | None) -> list[str] | str:
+    """The LoRA target modules, checked against the model (``all-linear`` passes as is).
+
+    Raises:
+        ConfigError: a target that names no module of the model; the message lists the linear
+            layers it has (e.g. GPT-2's ``c_attn``), so the user can pass ``--target_modules``.
+    """
+    chosen = list(targets) if targets else list(TARGET_MODULES)
+    if chosen == ["all-linear"]:
+        return "all-linear"
+    names = {name for name, _ in model.named_modules()}
+    missing = [t for t in chosen if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        have = ", ".join(linear_module_names(model)) or "none"
+        flag = "--target_modules" if targets else "--target_modules (default q_proj,v_proj)"
+        raise ConfigError(
+            f"the model has no {', '.join(missing)} module; its linear layers are: {have}; "
+            f"choose LoRA targets with {flag}"
+        )
+    return chosen
+
+
+def epoch_decay(steps_per_epoch: int, gamma: float):
+    """The LR factor of optimizer step ``step``: ``gamma ** (step // steps_per_epoch)``."""
+    steps = max(1, int(steps_per_epoch))
+
+    def factor(step: int) -> float:
+        return float(gamma) ** (int(step) // steps)
+
+    return factor
+
+
+def training_texts(data_path: str | os.PathLike) -> list[str]:
+    """The texts of the normal traces in a SemAD CSV (anomalous rows are left out)."""
+    from lmad.traces.log_io import read_traces
+
+    traces = read_traces(data_path)
+    texts = [t.text for t in traces if t.label == "normal"]
+    if len(texts) < len(traces):
+        log.info("training on the %d normal traces of %d", len(texts), len(traces))
+    if not texts:
+        raise DataError(f"{data_path} has no normal traces to learn from")
+    return texts
+
+
+def _trainable(model: Any) -> list[Any]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> FinetuneResult:
+    """Fine-tune ``config.llm_path`` on normal traces and save the adapter (see module docstring).
+
+    Args:
+        config: the run's settings.
+        texts: trace texts to train on; default the normal traces of ``config.data_path``.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if config.epochs < 1 or config.batch_size < 1 or config.learning_rate <= 0:
+        raise ConfigError("epochs and batch size must be at least 1 and the learning rate > 0")
+    texts = list(texts) if texts is not None else training_texts(config.data_path)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    steps_per_epoch = len(texts) // (config.batch_size * world)
+    if steps_per_epoch < 1:
+        raise DataError(
+            f"{len(texts)} normal traces make no full batch of {config.batch_size} per device "
+            f"on {world} device(s); lower --batch_size or add traces"
+        )
+    output_dir = Path(config.output_dir or default_output_dir(config.llm_path))
+    checkpoints = output_dir / "checkpoints"
+
+    path = models.resolve_llm_path(config.llm_path, config.models_dir)
+    tokenizer = models.load_tokenizer(path)
+    four_bit = models.use_4bit(config.qlora)
+    set_seed(config.seed)
+    model = models.load_causal_lm(path, four_bit=four_bit)
+    targets = check_target_modules(model, config.target_modules)
+    if four_bit:
+        model = prepare_model_for_kbit_training(
+            model, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
+    lora = LoraConfig(
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=targets,
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+    try:
+        model = get_peft_model(model, lora)
+    except ValueError as exc:  # peft's NoMatchingPeftModuleError is a ValueError
+        raise ConfigError(
+            f"LoRA cannot target {targets}: {' '.join(str(exc).split())[:200]}"
+        ) from exc
+    dataset = _Encoded([encode_for_training(tokenizer, t, config.max_length) for t in texts])
+
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=config.batch_size,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps if config.max_steps and config.max_steps > 0 else -1,
+        learning_rate=config.learning_rate,
+        save_strategy="steps",
+        save_steps=steps_per_epoch,
+        logging_steps=max(1, config.logging_steps),
+        seed=config.seed,
+        dataloader_drop_last=True,
+        remove_unused_columns=False,
+        report_to="none",
+        use_cpu=not cuda,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        ddp_find_unused_parameters=False if world > 1 else None,
+    )
+    optimizer = torch.optim.Adam(_trainable(model), lr=config.learning_rate)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, epoch_decay(steps_per_epoch, config.gamma)
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        data_collator=TraceCollator(tokenizer.pad_token_id),
+        optimizers=(optimizer, scheduler),
+    )
+    last = None
+    if config.resume and checkpoints.is_dir():
+        last = get_last_checkpoint(str(checkpoints))
+        if last:
+            log.info("resuming from %s", last)
+    elif checkpoints.is_dir() and trainer.is_world_process_zero():
+        old = sorted(checkpoints.glob("checkpoint-*"))
+        if old:  # starting over: checkpoints of an earlier run must not be resumed later
+            log.info("resume off: removing %d old checkpoint(s) in %s", len(old), checkpoints)
+            for folder in old:
+                shutil.rmtree(folder, ignore_errors=True)
+    output = trainer.train(resume_from_checkpoint=last)
+    trainer.save_model(str(output_dir))
+    result = FinetuneResult(
+        output_dir=output_dir,
+        global_step=int(trainer.state.global_step),
+        steps_per_epoch=steps_per_epoch,
+        train_loss=float(output.training_loss),
+        resumed_from=last,
+        four_bit=four_bit,
+        log_history=list(trainer.state.log_history),
+    )
+    if trainer.is_world_process_zero():
+        tokenizer.save_pretrained(str(output_dir))
+        summary = {
+            "base_model": path,
+            "config": asdict(config),
+            "target_modules": targets,
+            "four_bit": four_bit,
+            "global_step": result.global_step,
+            "steps_per_epoch": steps_per_epoch,
+            "train_loss": result.train_loss,
+            "resumed_from": last,
+        }
+        atomic_write_json(output_dir / "semad_training.json", json.loads(json.dumps(summary)))
+    return result
