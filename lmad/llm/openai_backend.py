@@ -45,6 +45,22 @@ def retry_after_seconds(headers: Any) -> float | None:
     return None
 
 
+def chat_kwargs(
+    model: str, messages: list[dict[str, Any]], request: ChatRequest, timeout: float | None
+) -> dict[str, Any]:
+    """The chat-completions arguments shared by OpenAI-style clients (ZhipuAI's too)."""
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "messages": messages,
+        "temperature": request.params.temperature,
+        "top_p": request.params.top_p,
+        "max_tokens": request.params.max_tokens,
+    }
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    return kwargs
+
+
 def chat_completion_reply(response: Any) -> Reply:
     """Text and usage of a chat-completion response (OpenAI's format, which ZhipuAI shares)."""
     try:
@@ -119,17 +135,10 @@ class OpenAIBackend(Backend):
     def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
         if not self.takes_images and any(m.images for m in request.messages):
             raise FatalError(f"{self.model} takes no images; use the text modality")
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": [{"role": m.role, "content": openai_content(m)} for m in request.messages],
-            "temperature": request.params.temperature,
-            "top_p": request.params.top_p,
-            "max_tokens": request.params.max_tokens,
-        }
+        messages = [{"role": m.role, "content": openai_content(m)} for m in request.messages]
+        kwargs = chat_kwargs(self.model, messages, request, timeout)
         if self.json_mode and request.params.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
-        if timeout is not None:
-            kwargs["timeout"] = timeout
         try:
             response = self.client.chat.completions.create(**kwargs)
         except Exception as exc:

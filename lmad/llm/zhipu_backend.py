@@ -10,7 +10,7 @@ from typing import Any
 
 from lmad.llm.base import Backend, Reply
 from lmad.llm.messages import ChatRequest, ImagePart, Message, TextPart
-from lmad.llm.openai_backend import chat_completion_reply, classify_error
+from lmad.llm.openai_backend import chat_completion_reply, chat_kwargs, classify_error
 
 
 def zhipu_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
@@ -45,15 +45,7 @@ class ZhipuBackend(Backend):
         self.client = zhipuai.ZhipuAI(api_key=api_key, base_url=base_url, max_retries=0)
 
     def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
-        kwargs: dict[str, Any] = {
-            "model": self.model,
-            "messages": zhipu_messages(request.messages),
-            "temperature": request.params.temperature,
-            "top_p": request.params.top_p,
-            "max_tokens": request.params.max_tokens,
-        }
-        if timeout is not None:
-            kwargs["timeout"] = timeout
+        kwargs = chat_kwargs(self.model, zhipu_messages(request.messages), request, timeout)
         try:
             response = self.client.chat.completions.create(**kwargs)
         except Exception as exc:

@@ -112,23 +112,28 @@ def models_file(tmp_path, server) -> str:
     return str(path)
 
 
+def cli_args(data_dir, models, *extra, script="main_cli.py") -> list[str]:
+    """The command line of a run on the toy CSV with the fake vision model."""
+    return [
+        sys.executable,
+        str(ROOT / script),
+        "--dataset",
+        "CSV",
+        "--LLM",
+        "fake-vlm",
+        "--data_dir",
+        str(data_dir),
+        "--models",
+        models,
+        "--normal_reference",
+        "2",
+        *extra,
+    ]
+
+
 def run_cli(tmp_path, data_dir, models, *extra, script="main_cli.py"):
     return subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / script),
-            "--dataset",
-            "CSV",
-            "--LLM",
-            "fake-vlm",
-            "--data_dir",
-            str(data_dir),
-            "--models",
-            models,
-            "--normal_reference",
-            "2",
-            *extra,
-        ],
+        cli_args(data_dir, models, *extra, script=script),
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -219,22 +224,7 @@ def test_interrupted_run_resumes_without_repeating_answers(setup):
     server.default = {**server.default, "latency": 0.4}
     log = data_dir / "runs" / "detection" / "CSV_fake-vlm.jsonl"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            str(ROOT / "main_cli.py"),
-            "--dataset",
-            "CSV",
-            "--LLM",
-            "fake-vlm",
-            "--data_dir",
-            str(data_dir),
-            "--models",
-            models,
-            "--normal_reference",
-            "2",
-            "--concurrency",
-            "1",
-        ],
+        cli_args(data_dir, models, "--concurrency", "1"),
         cwd=tmp_path,
         env=dict(os.environ, PYTHONPATH=str(ROOT)),
         stdout=subprocess.DEVNULL,
