@@ -15,6 +15,44 @@ from collections.abc import Callable, Sequence
 from lmad.errors import UserError
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with lmad's error form: one ``error: ...`` line on stderr and exit code 2.
+
+    Plain argparse prints the usage block and ``prog: error: ...``; a wrong flag is a user error
+    like any other, so it reads the same as the others.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawTextHelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):  # type: ignore[override]
+        print(f"error: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+def _bounded(kind: type, low: float, inclusive: bool, what: str) -> Callable[[str], float]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value != value or (value < low if inclusive else value <= low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+positive_int = _bounded(int, 0, False, "an integer >= 1")
+"""argparse type: an integer of at least 1 (``--limit``, ``--concurrency``, ``--window_size``)."""
+non_negative_int = _bounded(int, 0, True, "an integer >= 0")
+"""argparse type: an integer of at least 0 (``--normal_reference``)."""
+positive_float = _bounded(float, 0.0, False, "a number > 0")
+"""argparse type: a finite number above 0 (``--timeout``)."""
+
+
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname.lower()}: {record.getMessage()}"

@@ -5,6 +5,10 @@ images, prices per million input and output tokens, rate limits, and how the pro
 tokens. Keys keep the format of TAMA's ``api_keys.yaml`` (``openai: {api_key: ...}``,
 ``chatglm: {api_key: ...}``) plus other sections; an environment variable overrides the file. A key is
 only ever handed to the provider's client: it is never logged, cached, written or shown in an error.
+
+Both files are checked when they are read, by the schemas of :mod:`lmad.llm.config_schema`: a
+misspelt key, a quoted number or boolean, or a list where a mapping belongs is a one-line
+:class:`~lmad.errors.ConfigError` naming the file, the model or section, and the key.
 """
 
 from __future__ import annotations
@@ -17,8 +21,31 @@ from typing import Any
 import yaml
 
 from lmad.errors import ConfigError
+from lmad.llm.config_schema import (
+    PROVIDERS,
+    KeySection,
+    LimitsSchema,
+    ModelEntry,
+    PriceSchema,
+    plain_name,
+    shown_name,
+    validate_entry,
+)
 
-PROVIDERS = ("openai", "azure", "openai-compatible", "zhipuai", "hf", "offline")
+__all__ = [
+    "DEFAULT_KEY",
+    "NO_KEY",
+    "PROVIDERS",
+    "ImageTokenRule",
+    "ModelConfig",
+    "key_section",
+    "load_api_key",
+    "load_key_file",
+    "load_models",
+    "resolve_model",
+    "scrub",
+]
+
 DEFAULT_KEY = {
     "openai": ("openai", "OPENAI_API_KEY"),
     "azure": ("azure", "AZURE_OPENAI_API_KEY"),
@@ -26,6 +53,8 @@ DEFAULT_KEY = {
     "openai-compatible": ("openai-compatible", "OPENAI_COMPATIBLE_API_KEY"),
 }
 NO_KEY = "none"
+SETTINGS = {"base_url", "api_version", "images", "json_mode", "key", "key_env"}
+"""Entry fields copied to :class:`ModelConfig` under the same name (with expected_output_tokens)."""
 
 
 @dataclass(frozen=True)
@@ -71,37 +100,25 @@ class ModelConfig:
         return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
 
 
-def _model_from_entry(name: str, entry: dict[str, Any], source: str) -> ModelConfig:
-    if not isinstance(entry, dict):
-        raise ConfigError(f"{source}: model {name!r} must be a mapping of settings")
-    provider = str(entry.get("provider", "")).strip()
-    if provider not in PROVIDERS:
-        raise ConfigError(
-            f"{source}: model {name!r} has provider {provider!r}; use one of {', '.join(PROVIDERS)}"
-        )
-    price = entry.get("price_per_million", {}) or {}
-    limits = entry.get("limits", {}) or {}
-    rule = entry.get("image_tokens", {}) or {}
-    try:
-        return ModelConfig(
-            name=name,
-            provider=provider,
-            model=str(entry.get("model", name)),
-            base_url=entry.get("base_url"),
-            api_version=entry.get("api_version"),
-            images=bool(entry.get("images", True)),
-            json_mode=bool(entry.get("json_mode", False)),
-            price_input=float(price.get("input", 0.0)),
-            price_output=float(price.get("output", 0.0)),
-            requests_per_minute=limits.get("requests_per_minute"),
-            tokens_per_minute=limits.get("tokens_per_minute"),
-            key=entry.get("key"),
-            key_env=entry.get("key_env"),
-            image_tokens=ImageTokenRule(**rule),
-            expected_output_tokens=int(entry.get("expected_output_tokens", 600)),
-        )
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: model {name!r}: {exc}") from None
+def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
+    """``entry`` (one model of ``models.yaml``) checked by :class:`ModelEntry`, as a ModelConfig."""
+    checked = validate_entry(ModelEntry, entry, f"{source}: model {name!r}")
+    price = checked.price_per_million or PriceSchema()
+    limits = checked.limits or LimitsSchema()
+    rule = checked.image_tokens.model_dump(exclude_none=True) if checked.image_tokens else {}
+    # a setting left out (or null) keeps ModelConfig's default
+    settings = checked.model_dump(include=SETTINGS | {"expected_output_tokens"}, exclude_none=True)
+    return ModelConfig(
+        name=name,
+        provider=checked.provider,
+        model=checked.model or name,
+        price_input=price.input or 0.0,
+        price_output=price.output or 0.0,
+        requests_per_minute=limits.requests_per_minute,
+        tokens_per_minute=limits.tokens_per_minute,
+        image_tokens=ImageTokenRule(**rule),
+        **settings,
+    )
 
 
 def load_models(path: str | Path = "BigModel/models.yaml") -> dict[str, ModelConfig]:
@@ -148,18 +165,24 @@ def load_api_key(config: ModelConfig, keys_path: str | Path = "BigModel/api_keys
         return ""
     if env and os.environ.get(env):
         return os.environ[env].strip()
-    entry = load_key_file(keys_path).get(section) or {}
-    key = entry.get("api_key") if isinstance(entry, dict) else None
-    if key and str(key).strip() and not str(key).startswith("Your"):
-        return str(key).strip()
+    key = load_key_file(keys_path).get(str(section), {}).get("api_key", "").strip()
+    if key and not key.startswith("Your"):  # the example's placeholder is no key
+        return key
+    # key: and key_env: name a section and a variable; a key pasted there by mistake is not shown
+    env_text = env if plain_name(env) else "the variable key_env names"
+    section_text = section if plain_name(section) else "<section>"
     raise ConfigError(
-        f"no API key for {config.name}: set {env} or add '{section}: {{api_key: ...}}' to "
-        f"{keys_path} (see BigModel/api_keys.example.yaml)"
+        f"no API key for {config.name}: set {env_text} or add '{section_text}: {{api_key: ...}}' "
+        f"to {keys_path} (see BigModel/api_keys.example.yaml)"
     )
 
 
-def load_key_file(path: str | Path) -> dict[str, Any]:
-    """The key file as a mapping (empty when it does not exist)."""
+def load_key_file(path: str | Path) -> dict[str, dict[str, str]]:
+    """The key file's sections, each checked by :class:`KeySection` (empty when there is no file).
+
+    A section maps only the keys it sets; an empty section (``openai:``) is ``{}``. Errors name the
+    file, the section and the key, never the key's value.
+    """
     path = Path(path)
     if not path.exists():
         return {}
@@ -169,14 +192,19 @@ def load_key_file(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid YAML; compare with api_keys.example.yaml") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected sections like 'openai: {{api_key: ...}}'")
-    return data
+    sections = {}
+    for name, section in data.items():
+        where = f"{path}: section {shown_name(name, secret=True)}"
+        checked = validate_entry(KeySection, {} if section is None else section, where, secret=True)
+        sections[str(name)] = checked.model_dump(exclude_none=True)
+    return sections
 
 
-def key_section(config: ModelConfig, keys_path: str | Path) -> dict[str, Any]:
+def key_section(config: ModelConfig, keys_path: str | Path) -> dict[str, str]:
     """Non-secret settings of the model's key section (endpoint, api_version) for Azure."""
     section = config.key or DEFAULT_KEY.get(config.provider, (None, None))[0]
-    entry = load_key_file(keys_path).get(section) or {}
-    return {k: v for k, v in entry.items() if k != "api_key"} if isinstance(entry, dict) else {}
+    entry = load_key_file(keys_path).get(str(section), {})
+    return {k: v for k, v in entry.items() if k != "api_key"}
 
 
 def scrub(text: str, secrets: list[str]) -> str:

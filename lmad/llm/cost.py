@@ -94,8 +94,9 @@ class CostMeter:
             self.failures += 1
 
     def summary(self) -> str:
+        """Requests, tokens and dollars; whether answers were usable is the run's count, not this."""
         return (
-            f"{self.requests} requests ({self.cache_hits} cached, {self.retries} retries, "
-            f"{self.failures} failed), {self.prompt_tokens + self.completion_tokens} tokens, "
+            f"{self.requests} requests sent ({self.cache_hits} answered from the cache, "
+            f"{self.retries} retries), {self.prompt_tokens + self.completion_tokens} tokens, "
             f"${self.cost_usd:.4f}"
         )

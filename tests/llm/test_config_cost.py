@@ -61,7 +61,7 @@ def test_keys_from_file_env_override_and_missing(tmp_path, monkeypatch):
 def test_bad_models_yaml(tmp_path):
     path = tmp_path / "models.yaml"
     path.write_text("X:\n  provider: anthropic\n")
-    with pytest.raises(ConfigError, match="provider 'anthropic'"):
+    with pytest.raises(ConfigError, match=r"provider: expected one of .* \(got 'anthropic'\)"):
         load_models(path)
     with pytest.raises(ConfigError, match="not found"):
         load_models(tmp_path / "nope.yaml")
@@ -94,7 +94,9 @@ def test_cost_meter_counts_cached_replies_as_free():
     meter.add(Reply("a", Usage(100, 10), cost_usd=0.5, cached=True))
     assert (meter.requests, meter.cache_hits, meter.retries) == (1, 1, 2)
     assert meter.cost_usd == 0.5 and meter.prompt_tokens == 100
-    assert meter.summary() == "1 requests (1 cached, 2 retries, 0 failed), 110 tokens, $0.5000"
+    assert meter.summary() == (
+        "1 requests sent (1 answered from the cache, 2 retries), 110 tokens, $0.5000"
+    )
 
 
 def test_retry_delays():
