@@ -13,10 +13,9 @@ n-gram baseline trained on --train_path; appends the rows to --result_path.
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from lmad.cli import run_main
+from lmad.cli import ArgumentParser, non_negative_int, positive_int, run_main
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
 LLM_PATH = "smollm2"
@@ -32,8 +31,8 @@ QLORA = "auto"
 NGRAM_ORDER = 3
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument(
         "--llm_path",
         default=LLM_PATH,
@@ -56,7 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--result_path", default=RESULT_PATH, help="CSV the rows are appended to (%(default)s)"
     )
     p.add_argument(
-        "--limit", type=int, default=None, help="score only the first N traces (default all)"
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="score only the first N traces (default all)",
     )
     p.add_argument(
         "--threshold", type=float, default=THRESHOLD, help="fixed threshold on the sigmoid "
@@ -67,11 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(weight alpha^k for the k-th token) (%(default)s)",
     )  # fmt: skip
     p.add_argument(
-        "--batch_size", type=int, default=BATCH_SIZE, help="traces per forward pass (%(default)s)"
+        "--batch_size",
+        type=positive_int,
+        default=BATCH_SIZE,
+        help="traces per forward pass (%(default)s)",
     )
     p.add_argument(
-        "--chunk_size", type=int, default=CHUNK_SIZE, help="token positions whose vocabulary "
-        "softmax is computed at once; bounds memory (%(default)s)",
+        "--chunk_size", type=positive_int, default=CHUNK_SIZE, help="token positions whose "
+        "vocabulary softmax is computed at once; bounds memory (%(default)s)",
     )  # fmt: skip
     p.add_argument(
         "--qlora",
@@ -80,26 +85,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="load the base model in 4-bit NF4: auto = only with CUDA (%(default)s)",
     )
     p.add_argument(
-        "--ngram_order", type=int, default=NGRAM_ORDER, help="order of the n-gram baseline; "
-        "0 leaves it out (%(default)s)",
+        "--ngram_order", type=non_negative_int, default=NGRAM_ORDER, help="order of the n-gram "
+        "baseline; 0 leaves it out (%(default)s)",
     )  # fmt: skip
     return p
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from lmad.errors import ConfigError
     from lmad.report.tables import Table
     from lmad.traces.evaluate import append_results, evaluate_run
     from lmad.traces.finetune import default_output_dir
+    from lmad.traces.models import gguf_folder_name
 
-    if args.batch_size < 1 or args.chunk_size < 1:
-        raise ConfigError("--batch_size and --chunk_size must be at least 1")
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError("--limit must be at least 1")
+    gguf_folder_name(args.llm_path)  # a .gguf file's stem becomes data/models/<stem>/: checked
     peft = args.peft_path
     if peft is None:
-        peft = str(default_output_dir(args.llm_path))
+        peft = str(default_output_dir(args.llm_path, "--peft_path"))
     elif peft.lower() == "none":
         peft = None
     rows = evaluate_run(

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmad.cli import run_main, str2bool
+from lmad.cli import ArgumentParser, positive_float, positive_int, run_main, str2bool
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
 LLM_PATH = "smollm2"
@@ -36,8 +36,21 @@ MAX_STEPS = -1
 SEED = 42
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def max_steps(text: str) -> int:
+    """argparse type of --max_steps: -1 (train every epoch) or a number of steps >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected -1 (all epochs) or an integer >= 1, got {text!r}"
+        )
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument(
         "--llm_path",
         default=LLM_PATH,
@@ -54,23 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the adapter, tokenizer and checkpoints go\n"
         "(default data/models/semad/<model name>/)",
     )
-    p.add_argument("--epochs", type=int, default=EPOCHS, help="passes over the data (%(default)s)")
     p.add_argument(
-        "--batch_size", type=int, default=BATCH_SIZE, help="traces per step and device; the last "
-        "partial batch is dropped (%(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--learning_rate", type=float, default=LEARNING_RATE, help="Adam step size (%(default)s)"
+        "--epochs", type=positive_int, default=EPOCHS, help="passes over the data (%(default)s)"
     )
     p.add_argument(
-        "--gamma", type=float, default=GAMMA, help="learning-rate factor per epoch (%(default)s)"
+        "--batch_size", type=positive_int, default=BATCH_SIZE, help="traces per step and device; "
+        "the last partial batch is dropped (%(default)s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--learning_rate",
+        type=positive_float,
+        default=LEARNING_RATE,
+        help="Adam step size (%(default)s)",
     )
     p.add_argument(
-        "--max_length", type=int, default=MAX_LENGTH, help="tokens per trace incl. BOS/EOS "
-        "(longer traces are cut) (%(default)s)",
+        "--gamma",
+        type=positive_float,
+        default=GAMMA,
+        help="learning-rate factor per epoch (%(default)s)",
+    )
+    p.add_argument(
+        "--max_length", type=positive_int, default=MAX_LENGTH, help="tokens per trace incl. "
+        "BOS/EOS, at least 3 (longer traces are cut) (%(default)s)",
     )  # fmt: skip
-    p.add_argument("--lora_r", type=int, default=LORA_R, help="LoRA rank (%(default)s)")
-    p.add_argument("--lora_alpha", type=int, default=LORA_ALPHA, help="LoRA alpha (%(default)s)")
+    p.add_argument("--lora_r", type=positive_int, default=LORA_R, help="LoRA rank (%(default)s)")
+    p.add_argument(
+        "--lora_alpha", type=positive_int, default=LORA_ALPHA, help="LoRA alpha (%(default)s)"
+    )
     p.add_argument(
         "--lora_dropout", type=float, default=LORA_DROPOUT, help="LoRA dropout (%(default)s)"
     )
@@ -87,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="4-bit NF4 base model: auto = only with CUDA; on also works on a CPU (%(default)s)",
     )
     p.add_argument(
-        "--max_steps", type=int, default=MAX_STEPS, help="stop after this many optimizer steps "
-        "(for quick runs; -1 = all epochs) (%(default)s)",
+        "--max_steps", type=max_steps, default=MAX_STEPS, help="stop after this many optimizer "
+        "steps (for quick runs; -1 = all epochs) (%(default)s)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=SEED, help="random seed (%(default)s)")
     p.add_argument(
@@ -100,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from lmad.traces.finetune import FinetuneConfig, finetune
+    from lmad.traces.finetune import FinetuneConfig, check_config, finetune
 
     targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
     config = FinetuneConfig(
@@ -121,6 +144,7 @@ def main(argv=None) -> int:
         seed=args.seed,
         resume=args.resume,
     )
+    check_config(config)  # numbers and folder names, before torch is imported
     result = finetune(config)
     mode = "QLoRA (4-bit)" if result.four_bit else "LoRA"
     resumed = f", resumed from {result.resumed_from}" if result.resumed_from else ""

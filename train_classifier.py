@@ -20,7 +20,14 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from lmad.cli import run_main, str2bool
+from lmad.cli import (
+    ArgumentParser,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_main,
+    str2bool,
+)
 
 # Defaults a user may edit here; flags override them.
 DATASET = "synthetic_workflow"
@@ -40,21 +47,45 @@ RESULT_COLUMNS = [
 ]  # fmt: skip
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def max_steps(text: str) -> int:
+    """argparse type of --max_steps: -1 (train every epoch) or a number of steps >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected -1 (all epochs) or an integer >= 1, got {text!r}"
+        )
+    return value
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--dataset", default=DATASET, help="data set under --data_dir (%(default)s)")
     p.add_argument("--data_dir", default=DATA_DIR, help="root of data, models and results")
     p.add_argument("--model", default=MODEL, help="HF id, local path, or minilm (%(default)s)")
     p.add_argument("--models", default=None, help="several models, comma-separated: a,b,c")
-    p.add_argument("--epochs", type=float, default=EPOCHS)
-    p.add_argument("--lr", type=float, default=LR, help="learning rate (AdamW, linear decay)")
-    p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="per device")
-    p.add_argument("--max_length", type=int, default=None, help="tokens (default: model max, 512)")
+    p.add_argument("--epochs", type=positive_float, default=EPOCHS)
+    p.add_argument(
+        "--lr", type=positive_float, default=LR, help="learning rate (AdamW, linear decay)"
+    )
+    p.add_argument("--batch_size", type=positive_int, default=BATCH_SIZE, help="per device")
+    p.add_argument(
+        "--max_length", type=positive_int, default=None, help="tokens (default: model max, 512)"
+    )
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--output_dir", default=None, help="default <data_dir>/models/classifier/...")
     p.add_argument("--lora", action="store_true", help="LoRA r=8 alpha=32 (decoder models)")
-    p.add_argument("--max_steps", type=int, default=-1, help="stop after N steps (quick runs)")
-    p.add_argument("--train_limit", type=int, default=None, help="use N (seeded) train rows")
+    p.add_argument(
+        "--max_steps",
+        type=max_steps,
+        default=-1,
+        help="stop after N steps (quick runs); -1: all epochs",
+    )
+    p.add_argument(
+        "--train_limit", type=positive_int, default=None, help="use N (seeded) train rows"
+    )
     p.add_argument(
         "--baselines",
         type=str2bool,
@@ -63,12 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--nli_model", default=None, help="zero-shot NLI model, e.g. bart-large-mnli")
     p.add_argument("--in_context_llm", default=None, help="--LLM name for in-context prompting")
-    p.add_argument("--k_shot", type=int, default=K_SHOT, help="labelled examples (0: zero-shot)")
+    p.add_argument(
+        "--k_shot", type=non_negative_int, default=K_SHOT, help="labelled examples (0: zero-shot)"
+    )
     p.add_argument("--cot", action="store_true", help="in-context: ask to think step by step")
-    p.add_argument("--limit", type=int, default=None, help="NLI/in-context: N seeded test rows")
+    p.add_argument(
+        "--limit", type=positive_int, default=None, help="NLI/in-context: N seeded test rows"
+    )
     p.add_argument("--llm_models", default=LLM_MODELS, help="models file (%(default)s)")
     p.add_argument("--keys", default=KEYS, help="API keys file (%(default)s)")
-    p.add_argument("--concurrency", type=int, default=4, help="LLM requests in flight")
+    p.add_argument("--concurrency", type=positive_int, default=4, help="LLM requests in flight")
     p.add_argument("--no_cache", action="store_true", help="do not use data/cache/llm")
     return p
 
@@ -89,6 +124,10 @@ def append_results(path: Path, rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    from lmad.names import check_name
+
+    # --dataset is a folder in data/, results/classifier/ and models/classifier/
+    check_name(args.dataset, "--dataset")
     from lmad.report.tables import Table
     from lmad.workflows.classifier import (
         ClassifierArgs,

@@ -13,13 +13,12 @@ features) and meta.json.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import run_main
+from lmad.cli import ArgumentParser, run_main
 
 # Defaults a user may edit here; flags override them.
 RAW = "data/raw/flowbench/eht_imaging.zip"
@@ -32,8 +31,8 @@ SPLIT = "0.8,0.1,0.1"
 DATA_DIR = "data"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--raw", default=RAW, help="zip, folder or CSV of run files (%(default)s)")
     p.add_argument(
         "--dag", default=DAG, help="DAG json {job: [children]}; default: found beside --raw"

@@ -16,14 +16,14 @@ Everything is written to <data_dir>/process/<name>/.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import run_main
+from lmad.cli import ArgumentParser, positive_int, run_main
 from lmad.errors import ConfigError
+from lmad.names import check_name
 
 # Defaults a user may edit here; flags override them.
 DATA_DIR = "data"
@@ -35,17 +35,21 @@ N_UNSEEN = 4  # the last N_UNSEEN built-in processes never appear in training
 HOLDOUT = 0.2  # share of an imported log's normal traces held out for test, and again for eval
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     source = p.add_mutually_exclusive_group()
     source.add_argument("--xes", help="import this XES event log (.xes or .xes.gz)")
     source.add_argument("--csv", nargs="+", help="re-validate and copy these SemAD CSV files")
     p.add_argument("--name", help=f"dataset folder name (default {NAME}, or the file's name)")
     p.add_argument("--data_dir", default=DATA_DIR, help="data root (default %(default)s)")
-    p.add_argument("--n_train", type=int, default=N_TRAIN, help="simulated training traces")
-    p.add_argument("--n_test", type=int, default=N_TEST, help="simulated test traces")
-    p.add_argument("--n_eval", type=int, default=N_EVAL, help="simulated eval traces")
-    p.add_argument("--n_unseen", type=int, default=N_UNSEEN, help="processes kept out of training")
+    p.add_argument(
+        "--n_train", type=positive_int, default=N_TRAIN, help="simulated training traces"
+    )
+    p.add_argument("--n_test", type=positive_int, default=N_TEST, help="simulated test traces")
+    p.add_argument("--n_eval", type=positive_int, default=N_EVAL, help="simulated eval traces")
+    p.add_argument(
+        "--n_unseen", type=positive_int, default=N_UNSEEN, help="processes kept out of training"
+    )
     p.add_argument(
         "--anomaly_ratio", type=float, default=ANOMALY_RATIO, help="anomalous share of test/eval"
     )
@@ -56,11 +60,32 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def dataset_name(args) -> str:
+    """--name, or the name taken from --csv (its folder) or --xes (its file), or NAME; checked.
+
+    It becomes <data_dir>/process/<name>/, so it must be one safe folder name (no separators, no
+    "..", no leading dot, not a folder lmad manages); refused before anything is read or written.
+    """
+    if args.name is not None:
+        return check_name(args.name, "--name")
+    if args.csv:
+        derived, source = (
+            Path(args.csv[0]).resolve().parent.name,
+            f"--csv {args.csv[0]} (its folder)",
+        )
+    elif args.xes:
+        derived, source = Path(args.xes).name.split(".")[0], f"--xes {args.xes}"
+    else:
+        return check_name(NAME, "NAME")
+    try:
+        return check_name(derived, f"the dataset name taken from {source}")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; or choose a name with --name") from None
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    for flag in ("n_train", "n_test", "n_eval"):
-        if getattr(args, flag) < 1:
-            raise ConfigError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    name = dataset_name(args)
     if not 0 <= args.anomaly_ratio <= 1 or not 0 < args.holdout < 0.5:
         raise ConfigError("--anomaly_ratio must be in [0, 1] and --holdout in (0, 0.5)")
     from lmad.traces.inject import describe, log_dataset, simulated_dataset
@@ -68,15 +93,12 @@ def main(argv=None) -> int:
     from lmad.traces.xes import read_xes
 
     if args.csv:
-        name = args.name or Path(args.csv[0]).resolve().parent.name
         splits = {Path(f).stem: read_traces(f) for f in args.csv}
     elif args.xes:
-        name = args.name or Path(args.xes).name.split(".")[0]
         traces = read_xes(args.xes, args.lifecycle)
         ratio = args.anomaly_ratio if args.inject else None
         splits = log_dataset(traces, ratio, args.seed, args.holdout)
     else:
-        name = args.name or NAME
         splits = simulated_dataset(
             args.n_train, args.n_test, args.n_eval, args.anomaly_ratio, args.seed,
             n_unseen=args.n_unseen,

@@ -5,26 +5,26 @@
 
 Writes data/raw/synthetic_workflow/<run>.csv (44 columns, one row per job of a 12-job DAG) and
 synthetic_workflow.json (the DAG); then, unless --process False, data/synthetic_workflow/
-{all,train,validation,test}.csv as data_processing/flowbench.py does. CPU anomalies stretch runtime
-and cpu time, HDD anomalies stretch stage-in/out delays; only affected jobs carry the label.
+{all,train,validation,test}.csv as data_processing/flowbench.py does. data/ is --data_dir; the run
+CSVs go elsewhere only when --raw_dir names a folder. CPU anomalies stretch runtime and cpu time,
+HDD anomalies stretch stage-in/out delays; only affected jobs carry the label.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import run_main, str2bool
+from lmad.cli import ArgumentParser, positive_int, run_main, str2bool
 
 # Defaults a user may edit here; flags override them.
 RUNS = 200
 SEED = 0
 NORMAL_SHARE = 0.4  # share of runs without anomalies
 AFFECTED_SHARE = 0.5  # in an anomalous run, the chance that a compute job is hit
-RAW_DIR = "data/raw/synthetic_workflow"
+RAW_DIR = None  # None: <data_dir>/raw/synthetic_workflow
 NAME = "synthetic_workflow"
 PROCESS = True
 FEATURES = "default"
@@ -34,15 +34,21 @@ SPLIT = "0.8,0.1,0.1"
 DATA_DIR = "data"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--runs", type=int, default=RUNS, help="number of workflow runs (%(default)s)")
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
+    p.add_argument(
+        "--runs", type=positive_int, default=RUNS, help="number of workflow runs (%(default)s)"
+    )
     p.add_argument("--seed", type=int, default=SEED, help="generator seed (%(default)s)")
     p.add_argument("--normal_share", type=float, default=NORMAL_SHARE, help="share of normal runs")
     p.add_argument(
         "--affected_share", type=float, default=AFFECTED_SHARE, help="compute jobs hit per anomaly"
     )
-    p.add_argument("--raw_dir", default=RAW_DIR, help="where the run CSVs go (%(default)s)")
+    p.add_argument(
+        "--raw_dir",
+        default=RAW_DIR,
+        help="where the run CSVs go (<data_dir>/raw/synthetic_workflow)",
+    )
     p.add_argument("--process", type=str2bool, default=PROCESS, help="also write the split CSVs")
     p.add_argument("--name", default=NAME, help="processed dataset name (%(default)s)")
     p.add_argument("--features", default=FEATURES, help="default | all | comma-separated columns")
@@ -58,11 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from lmad.workflows.flowbench import process_flowbench, summary_table
+    from lmad.names import check_name
+    from lmad.workflows.flowbench import parse_split, process_flowbench, summary_table
+    from lmad.workflows.sentences import resolve_features
     from lmad.workflows.synthetic import write_synthetic
 
+    # everything that can be refused is refused before the first run file is written
+    check_name(args.name, "--name")
+    parse_split(args.split)
+    resolve_features(args.features)
+    raw_dir = args.raw_dir or Path(args.data_dir) / "raw" / "synthetic_workflow"
     raw = write_synthetic(
-        args.raw_dir,
+        raw_dir,
         n_runs=args.runs,
         seed=args.seed,
         normal_share=args.normal_share,

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from lmad.errors import ConfigError
 
-RESERVED = frozenset({"processed", "runs", "cache", "results", "models", "process", "scores"})
+RESERVED = frozenset(
+    {"processed", "runs", "cache", "results", "models", "process", "scores", "raw"}
+)
 """Folders lmad itself writes directly under ``--data_dir``; no user name may take one of them."""
 
 _BAD_CHARACTERS = re.compile(r"[/\\\x00-\x1f:*?\"<>|]")

@@ -78,9 +78,28 @@ class FinetuneResult:
     log_history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def default_output_dir(llm_path: str) -> Path:
-    """``data/models/semad/<model name>/``."""
-    return OUTPUT_ROOT / models.model_name(llm_path)
+def default_output_dir(llm_path: str, flag: str = "--output_dir") -> Path:
+    """``data/models/semad/<model name>/``; a model name unsafe as a folder is a ConfigError.
+
+    ``flag`` is the option the message suggests instead (``--output_dir``, ``--peft_path``).
+    """
+    return OUTPUT_ROOT / models.adapter_folder_name(llm_path, flag)
+
+
+def check_config(config: FinetuneConfig) -> Path:
+    """Refuse bad settings before anything is loaded; returns the output folder.
+
+    Numbers that must be positive, ``max_length`` of at least 3 (BOS, one token, EOS) and the
+    folder names taken from ``llm_path`` (see :func:`models.gguf_folder_name`).
+    """
+    if config.epochs < 1 or config.batch_size < 1 or config.learning_rate <= 0:
+        raise ConfigError("epochs and batch size must be at least 1 and the learning rate > 0")
+    if config.gamma <= 0 or config.lora_r < 1 or config.lora_alpha < 1:
+        raise ConfigError("--gamma must be > 0, --lora_r and --lora_alpha at least 1")
+    if config.max_length < 3:
+        raise ConfigError(f"--max_length must be at least 3 tokens, got {config.max_length}")
+    models.gguf_folder_name(config.llm_path)
+    return Path(config.output_dir or default_output_dir(config.llm_path))
 
 
 def start_token_id(tokenizer: Any) -> int:
@@ -203,13 +222,12 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
         config: the run's settings.
         texts: trace texts to train on; default the normal traces of ``config.data_path``.
     """
+    output_dir = check_config(config)
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments, set_seed
     from transformers.trainer_utils import get_last_checkpoint
 
-    if config.epochs < 1 or config.batch_size < 1 or config.learning_rate <= 0:
-        raise ConfigError("epochs and batch size must be at least 1 and the learning rate > 0")
     texts = list(texts) if texts is not None else training_texts(config.data_path)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     steps_per_epoch = len(texts) // (config.batch_size * world)
@@ -218,7 +236,6 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
             f"{len(texts)} normal traces make no full batch of {config.batch_size} per device "
             f"on {world} device(s); lower --batch_size or add traces"
         )
-    output_dir = Path(config.output_dir or default_output_dir(config.llm_path))
     checkpoints = output_dir / "checkpoints"
 
     path = models.resolve_llm_path(config.llm_path, config.models_dir)

