@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from lmad.cli import parse_id_list, run_main, str2bool
+from lmad.cli import ArgumentParser, parse_id_list, positive_int, run_main, str2bool
 from lmad.series.datasets import LOADERS
 
 # Defaults a user may edit here; flags override them.
@@ -22,9 +22,22 @@ DATA_DIR = "data"
 WORKERS = 2
 
 
-def build_parser() -> argparse.ArgumentParser:
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1 (``--train_fraction``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(
+            f"expected a number between 0 and 1 (both excluded), got {text!r}"
+        )
+    return value
+
+
+def build_parser() -> ArgumentParser:
     known = ", ".join(LOADERS)
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p = ArgumentParser(description=__doc__)
     p.add_argument(
         "--dataset", default=DATASET, help=f"dataset name: {known} (default %(default)s)"
     )
@@ -32,11 +45,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="test", choices=["train", "test"], help="split to process")
     p.add_argument("--modality", default="image", choices=["image", "text"], help="output form")
     p.add_argument(
-        "--window_size", type=int, default=None, help="points per window (dataset default)"
+        "--window_size",
+        type=positive_int,
+        default=None,
+        help="points per window (dataset default: 600; SMD 4500, NormA 900)",
     )
-    p.add_argument("--stride", type=int, default=None, help="points between window starts")
     p.add_argument(
-        "--x_ticks", type=int, default=None, help="points between x ticks (dataset default)"
+        "--stride",
+        type=positive_int,
+        default=None,
+        help="points between window starts, at most the window size. Not given: window_size // 3\n"
+        "when --window_size is given (TAMA's window/3: three windows see each point, as c0 = 9\n"
+        "needs), else the dataset default (200; SMD 1500, NormA 300)",
+    )
+    p.add_argument(
+        "--x_ticks",
+        type=positive_int,
+        default=None,
+        help="points between x ticks (dataset default)",
     )
     p.add_argument(
         "--aux_enable", type=str2bool, default=True, help="dashed guides at every tick (True/False)"
@@ -48,18 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
         "synthetic: detection | classification | global | contextual | frequency | trend | shapelet",
     )
     p.add_argument("--data_dir", default=DATA_DIR, help="root of raw and processed data")
-    p.add_argument("--workers", type=int, default=WORKERS, help="rendering processes")
+    p.add_argument("--workers", type=positive_int, default=WORKERS, help="rendering processes")
     p.add_argument(
         "--train_fraction",
-        type=float,
+        type=fraction,
         default=0.3,
         help="leading share used as train split for single-file datasets (NormA, ECG, Dodgers, CSV)",
     )
     p.add_argument("--text_form", default="tama", choices=["tama", "index_value"])
     p.add_argument(
-        "--width", type=int, default=None, help="image width in pixels (dataset default)"
+        "--width", type=positive_int, default=None, help="image width in pixels (dataset default)"
     )
-    p.add_argument("--height", type=int, default=None, help="image height in pixels")
+    p.add_argument(
+        "--height", type=positive_int, default=None, help="image height in pixels (dataset default)"
+    )
     return p
 
 

@@ -20,10 +20,10 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.series import prepare
+from lmad.series import window_files
 from lmad.series.datasets import load_series
-from lmad.series.prepare import write_images
 from lmad.series.render import ImageStyle, render_window_pyplot
+from lmad.series.window_files import write_images
 from lmad.series.windows import ChannelScaler, cut_windows, window_starts
 
 
@@ -48,11 +48,11 @@ def main() -> None:
         for i, window in enumerate(windows):
             (tmp / f"naive-{i}.png").write_bytes(render_window_pyplot(window[:, 0], style))
         naive = len(windows) / (time.perf_counter() - start)
-        prepare._RENDERERS.clear()  # every method starts cold
+        window_files._RENDERERS.clear()  # every method starts cold
         start = time.perf_counter()
         write_images(tmp / "single", windows, style, workers=1)
         single = len(windows) / (time.perf_counter() - start)
-        prepare._RENDERERS.clear()
+        window_files._RENDERERS.clear()
         start = time.perf_counter()
         write_images(tmp / "ours", windows, style, workers=args.workers)
         ours = len(windows) / (time.perf_counter() - start)

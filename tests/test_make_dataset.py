@@ -87,7 +87,7 @@ def test_nasa_without_data_says_what_to_download(tmp_path, script):
     [
         (["--dataset", "UCRX"], ["unknown dataset", "NASA-SMAP", "synthetic"]),
         (["--window_size", "7000"], ["longer than the series", "6301 points"]),
-        (["--stride", "-5"], ["stride must be positive"]),
+        (["--stride", "-5"], ["argument --stride", "expected an integer >= 1", "'-5'"]),
         (["--dataset", "synthetic", "--subtask", "spikes"], ["unknown subtask"]),
         (["--data_id_list", "[999]"], ["UCR", "not found", "UCR_Anomaly"]),
     ],
@@ -138,3 +138,169 @@ def test_flag_parsers():
     assert parse_id_list("135") == ["135"]
     assert parse_id_list("[]") is None and parse_id_list("") is None
     assert str2bool("False") is False and str2bool("true") is True
+
+
+def _snapshot(folder):
+    """Every file under ``folder`` with its bytes (empty when the folder does not exist)."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _write_csv(root, name, n, period=20):
+    root.mkdir(parents=True, exist_ok=True)
+    rows = ["value,label"] + [f"{np.sin(2 * np.pi * i / period):.6f},0" for i in range(n)]
+    (root / f"{name}.csv").write_text("\n".join(rows))
+
+
+@pytest.mark.parametrize(
+    ("content", "needles"),
+    [
+        ("", ["the file is empty", "header", "label"]),
+        ("\n  \n", ["the file is empty", "header", "label"]),
+        ("value,label\n", ["no rows", "one row per time point"]),
+        ("name,label\nx,0\ny,0\nz,1\n", ["column(s) name", "no numbers"]),
+    ],
+)
+def test_csv_without_data_is_one_line(tmp_path, script, content, needles):
+    data = tmp_path / "data"
+    (data / "CSV").mkdir(parents=True)
+    (data / "CSV" / "s.csv").write_text(content)
+    result = script("make_dataset.py", "--dataset", "CSV", "--data_dir", str(data))
+    assert_user_error(result, "s.csv", *needles)
+    assert not (data / "processed").exists()
+
+
+@pytest.mark.parametrize(
+    ("dataset", "name", "needles"),
+    [
+        ("UCR", "001_UCR_Anomaly_Empty_10_14_17.txt", ["one number per line"]),
+        ("NormA", "1_valve.out", ["value,label"]),
+        ("UCR", "4_test.npy", ["numpy"]),
+    ],
+)
+def test_empty_raw_file_is_one_line(tmp_path, script, dataset, name, needles):
+    data = tmp_path / "data"
+    (data / dataset).mkdir(parents=True)
+    (data / dataset / name).write_text("")
+    if name.endswith(".npy"):
+        np.save(data / dataset / "4_labels.npy", np.zeros(5))
+        np.save(data / dataset / "4_train.npy", np.zeros(5))
+    args = ["--dataset", dataset, "--data_dir", str(data), "--modality", "text"]
+    result = script("make_dataset.py", *args)
+    assert_user_error(result, name, "the file is empty", *needles)
+    assert "warning" not in result.stderr.lower()
+    assert not (data / "processed").exists()
+
+
+def test_every_series_is_checked_before_anything_is_written(tmp_path, script):
+    data = tmp_path / "data"
+    _write_csv(data / "CSV", "a", 1000)
+    _write_csv(data / "CSV", "b", 200)  # train split: 60 points, shorter than the window
+    base = ["--dataset", "CSV", "--mode", "train", "--data_dir", str(data), "--modality", "text"]
+    windows = ["--window_size", "100", "--stride", "50"]
+    result = script("make_dataset.py", *base, *windows)
+    line = assert_user_error(result, "series b", "train split, 60 points", "--window_size 60")
+    assert "--data_id_list" in line
+    assert not (data / "processed").exists()
+    ok = script("make_dataset.py", *base, *windows, "--data_id_list", "[a]")
+    assert ok.returncode == 0, ok.stderr
+    before = _snapshot(data / "processed")
+    assert (data / "processed" / "CSV" / "train_structure.yaml") in before
+    assert_user_error(script("make_dataset.py", *base, *windows), "series b")
+    assert _snapshot(data / "processed") == before
+
+
+@pytest.mark.parametrize(
+    ("args", "needles"),
+    [
+        (["--window_size", "0"], ["argument --window_size", "expected an integer >= 1", "'0'"]),
+        (["--stride", "0"], ["argument --stride", "expected an integer >= 1", "'0'"]),
+        (["--workers", "0"], ["argument --workers", "expected an integer >= 1"]),
+        (["--x_ticks", "0"], ["argument --x_ticks", "expected an integer >= 1"]),
+        (["--width", "0"], ["argument --width", "expected an integer >= 1"]),
+        (["--height", "-3"], ["argument --height", "expected an integer >= 1"]),
+        (["--window_size", "abc"], ["argument --window_size", "'abc'"]),
+        (["--train_fraction", "0"], ["argument --train_fraction", "between 0 and 1", "'0'"]),
+        (["--train_fraction", "1"], ["argument --train_fraction", "between 0 and 1"]),
+        (["--train_fraction", "1.5"], ["argument --train_fraction", "between 0 and 1"]),
+        (["--train_fraction", "nan"], ["argument --train_fraction", "between 0 and 1"]),
+        (["--train_fraction", "x"], ["argument --train_fraction", "between 0 and 1"]),
+        (["--window_size", "300", "--stride", "400"], ["--stride 400", "window size 300", "100"]),
+        (["--stride", "700"], ["--stride 700", "window size 600 (the UCR default)"]),
+        (["--subtask", "x/../../../escaped"], ["--subtask", "path separator"]),
+        (["--subtask", ".."], ["--subtask", "dot"]),
+        (["--data_id_list", "[../../../x]"], ["series id", "'../../../x'", "path separator"]),
+        (["--data_id_list", "[135, ..]"], ["series id", "'..'"]),
+        (
+            ["--dataset", "CSV", "--data_id_list", "[../../escaped]"],
+            ["series id", "path separator"],
+        ),
+        (["--dataset", "synthetic", "--data_id_list", "[.hidden]"], ["series id", "dot"]),
+    ],
+)
+def test_bad_flags_are_refused_before_anything_is_written(tmp_path, script, args, needles):
+    data = tmp_path / "sandbox" / "data"
+    result = script("make_dataset.py", "--data_dir", str(data), *args)
+    assert_user_error(result, *needles)
+    assert not any(tmp_path.rglob("*"))  # nothing anywhere, not even the bundled UCR series
+
+
+def test_stride_follows_the_window(tmp_path, script):
+    data = tmp_path / "data"
+    base = ["--dataset", "UCR", "--modality", "text", "--data_dir", str(data)]
+    meta_path = data / "processed" / "UCR" / "135" / "test" / "meta.json"
+    for args, window, stride in (
+        (["--window_size", "300"], 300, 100),  # window/3, like TAMA
+        (["--stride", "150"], 600, 150),  # the dataset's window
+        ([], 600, 200),  # the dataset's defaults
+    ):
+        result = script("make_dataset.py", *base, *args)
+        assert result.returncode == 0, result.stderr
+        assert "c0 = 9" not in result.stderr
+        meta = json.loads(meta_path.read_text())
+        assert (meta["window_size"], meta["stride"]) == (window, stride)
+        assert meta["starts"][1] == stride
+    help_text = script("make_dataset.py", "--help").stdout
+    assert "window_size // 3" in help_text
+
+
+def test_unreachable_c0_is_warned_in_test_mode(tmp_path, script):
+    data = tmp_path / "data"
+    base = ["--dataset", "UCR", "--modality", "text", "--data_dir", str(data)]
+    windows = ["--window_size", "300", "--stride", "200"]
+    result = script("make_dataset.py", *base, *windows)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1, result.stderr
+    for needle in ("at most 2 windows", "at most 8", "c0 = 9", "--stride 100",
+                   "--normalised_threshold"):  # fmt: skip
+        assert needle in warnings[0], warnings[0]
+    train = script("make_dataset.py", *base, *windows, "--mode", "train")
+    assert train.returncode == 0 and "c0 = 9" not in train.stderr
+    exact = script("make_dataset.py", *base, "--window_size", "300", "--stride", "100")
+    assert exact.returncode == 0 and "c0 = 9" not in exact.stderr
+    whole = script("make_dataset.py", *base, "--window_size", "6301", "--stride", "100")
+    assert whole.returncode == 0, whole.stderr
+    assert "at most 1 window, " in whole.stderr and "--window_size 3780 or less" in whole.stderr
+
+
+def test_unreachable_c0_names_the_short_series(tmp_path, script):
+    data = tmp_path / "data"
+    _write_csv(data / "CSV", "long", 3000)
+    _write_csv(data / "CSV", "short", 1000)  # test split: 700 points, one regular window
+    result = script("make_dataset.py", "--dataset", "CSV", "--data_dir", str(data), "--modality",
+                    "text")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "c0 = 9" in line]
+    assert len(warning) == 1 and warning[0].startswith("warning: window size 600 with stride 200")
+    assert "in series short," in warning[0] and "--window_size 420 or less" in warning[0]
+
+
+def test_synthetic_type_subtask_stays_inside_the_data_dir(tmp_path, script):
+    data = tmp_path / "sandbox" / "data"
+    args = ["--dataset", "synthetic", "--data_id_list", "[3]", "--data_dir", str(data)]
+    result = script("make_dataset.py", *args, "--subtask", "classification", "--modality", "text")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["sandbox"]
+    assert [p.name for p in (tmp_path / "sandbox").iterdir()] == ["data"]
+    assert (data / "processed" / "synthetic-classification" / "3" / "test" / "meta.json").exists()
+    assert (data / "synthetic" / "classification" / "3_test.npy").exists()

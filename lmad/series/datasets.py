@@ -16,6 +16,7 @@ import numpy as np
 
 from lmad.errors import DataError
 from lmad.io import atomic_save_npy
+from lmad.names import check_name
 from lmad.series.base import SeriesData
 from lmad.series.loaders_archive import MSLLoader, NASALoader, SMDLoader, UCRLoader
 from lmad.series.loaders_single import CSVLoader, DodgersLoader, ECGLoader, NormALoader
@@ -75,6 +76,16 @@ def write_bundled_ucr(root: Path) -> None:
     log.info("wrote the bundled UCR series 135 (from aeon) to %s", root)
 
 
+def check_series_id(series_id: str) -> str:
+    """``series_id`` as a string, or a ConfigError when it is not safe as one file-name part.
+
+    Loaders join the id into raw-file names (``<id>.csv``, ``<id>_test.npy``) and make_dataset into
+    ``processed/<dataset>/<id>/``, so ``../x`` or ``a/b`` could reach files outside the dataset
+    folder. lmad's reserved top-level folder names are allowed: a series always sits one level down.
+    """
+    return check_name(str(series_id), "series id", reserved=frozenset())
+
+
 def list_series(name: str, data_dir: str | Path, subtask: str | None = None) -> list[str]:
     """Every series id of a dataset found under ``data_dir`` (UCR falls back to the bundled 135)."""
     loader = get_loader(name)
@@ -100,10 +111,13 @@ def load_series(
     train_fraction: float = 0.3,
     subtask: str | None = None,
 ) -> SeriesData:
-    """Load one series of a registered dataset from ``<data_dir>/<dataset>/``."""
+    """Load one series of a registered dataset from ``<data_dir>/<dataset>/``.
+
+    The id is checked with :func:`check_series_id` first, so no lookup leaves the dataset folder.
+    """
     loader = get_loader(name)
     root = dataset_root(data_dir, name)
-    series_id = str(series_id)
+    series_id = check_series_id(series_id)
     if loader.name == "synthetic":
         return loader.load(root, series_id, subtask=subtask)
     if (

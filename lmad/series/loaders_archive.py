@@ -17,6 +17,22 @@ from lmad.errors import DataError
 from lmad.series.base import DatasetSpec, SeriesData, intervals_to_labels, require_files
 
 UCR_NAME = re.compile(r"^(\d+)_UCR_Anomaly_(.+)_(\d+)_(\d+)_(\d+)\.txt$")
+_HEAD_BYTES = 1 << 16
+
+
+def check_not_empty(path: Path, expected: str) -> None:
+    """Raise ``<path>: the file is empty; <expected>`` for a file of no bytes or only white space.
+
+    Readers such as pandas and ``np.loadtxt`` fail on such a file with a traceback or a warning and
+    an empty array; this says which file it is and what it should hold.
+    """
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(_HEAD_BYTES)
+    except OSError as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    if len(head) < _HEAD_BYTES and not head.strip():
+        raise DataError(f"{path}: the file is empty; {expected}")
 
 
 def tama_npy_ids(root: Path) -> list[str]:
@@ -39,9 +55,10 @@ def load_tama_npy(root: Path, dataset: str, series_id: str) -> SeriesData:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    check_not_empty(path, "expected a numpy array written by numpy.save")
     try:
         return np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
 
 
@@ -97,10 +114,14 @@ def read_ucr_txt(path: Path, series_id: str) -> SeriesData:
     if match is None:
         raise DataError(f"{path.name}: not a UCR archive file name")
     train_end, begin, end = (int(match.group(i)) for i in (3, 4, 5))
+    expected = "expected the whole series as numbers, one number per line"
+    check_not_empty(path, expected)
     try:
         values = np.array(path.read_text().split(), dtype=np.float64)
-    except ValueError as exc:
+    except (ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: not a list of numbers ({exc})") from None
+    if not len(values):
+        raise DataError(f"{path}: the file is empty; {expected}")
     if not 0 < train_end < begin < end <= len(values) + 1:
         raise DataError(f"{path.name}: trainEnd/begin/end do not fit a series of {len(values)}")
     labels = intervals_to_labels(len(values), [(begin, end)])
@@ -132,6 +153,9 @@ class NASALoader:
         path = root / "labeled_anomalies.csv"
         if not path.exists():
             return []
+        check_not_empty(
+            path, "expected telemanom's header chan_id,spacecraft,anomaly_sequences,... and rows"
+        )
         with path.open(newline="") as handle:
             rows = list(csv.DictReader(handle))
         need = {"chan_id", "spacecraft", "anomaly_sequences"}
@@ -206,11 +230,13 @@ class SMDLoader:
         parts = ("train", "test", "test_label")
         paths = [root / part / f"{series_id}.txt" for part in parts]
         require_files(paths, self.name, self.spec.download)
-        train, test, labels = (_read_delimited(p) for p in paths)
+        train, test = (_read_delimited(p, "comma-separated numbers") for p in paths[:2])
+        labels = _read_delimited(paths[2], "one 0 or 1")
         return SeriesData(self.name, series_id, train, test, labels.reshape(-1))
 
 
-def _read_delimited(path: Path) -> np.ndarray:
+def _read_delimited(path: Path, line: str) -> np.ndarray:
+    check_not_empty(path, f"expected {line} per line, one line per time point")
     try:
         return np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as exc:

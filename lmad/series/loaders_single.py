@@ -16,7 +16,7 @@ import pandas as pd
 
 from lmad.errors import DataError
 from lmad.series.base import ANOMALY_TYPES, DatasetSpec, SeriesData, split_single_series
-from lmad.series.loaders_archive import load_tama_npy, sort_ids, tama_npy_ids
+from lmad.series.loaders_archive import check_not_empty, load_tama_npy, sort_ids, tama_npy_ids
 
 
 def out_file_id(path: Path) -> str:
@@ -27,6 +27,7 @@ def out_file_id(path: Path) -> str:
 
 def read_out_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a TSB-UAD ``.out`` file: one ``value,label`` pair per line."""
+    check_not_empty(path, "expected one 'value,label' line per time point")
     try:
         table = np.loadtxt(path, delimiter=",", dtype=np.float64, ndmin=2)
     except ValueError as exc:
@@ -47,7 +48,8 @@ class TSBLoader:
     spec = DatasetSpec()
 
     def _files(self, root: Path) -> dict[str, Path]:
-        return {out_file_id(p): p for p in sorted(root.rglob("*.out"))}
+        files = sorted(p for p in root.rglob("*.out") if not p.name.startswith("."))
+        return {out_file_id(p): p for p in files}
 
     def list_ids(self, root: Path) -> list[str]:
         return sort_ids(tama_npy_ids(root) + list(self._files(root)))
@@ -149,6 +151,8 @@ def read_dodgers(data_path: Path, events_path: Path) -> tuple[np.ndarray, np.nda
     """Counts (missing ``-1`` as NaN) and game labels of the UCI Dodgers loop-sensor files."""
     if not events_path.exists():
         raise DataError(f"Dodgers: missing {events_path}; {DodgersLoader.spec.download}")
+    check_not_empty(data_path, "expected 'M/D/YYYY H:MM,count' lines, one per 5 minutes")
+    check_not_empty(events_path, "expected 'MM/DD/YY,HH:MM:SS,HH:MM:SS,...' lines, one per game")
     frame = pd.read_csv(data_path, header=None, names=["time", "count"], skipinitialspace=True)
     try:
         times = pd.to_datetime(frame["time"], format="%m/%d/%Y %H:%M")
@@ -180,6 +184,13 @@ def read_dodgers_events(path: Path) -> list[tuple[dt.datetime, dt.datetime]]:
     return intervals
 
 
+CSV_TIME_COLUMNS = ("timestamp", "time", "date", "datetime", "index")
+CSV_EXPECTED = (
+    "expected a header line naming the value column(s) and 'label' (e.g. 'value,label'), "
+    "then one row per time point"
+)
+
+
 class CSVLoader:
     """Bring your own series: ``<name>.csv`` files with value columns and a ``label`` column.
 
@@ -197,25 +208,29 @@ class CSVLoader:
         x_ticks=10,
         download="put <name>.csv files (value columns plus a 'label' column) in that folder",
     )
-    ignored = frozenset(
-        {"timestamp", "time", "date", "datetime", "index", "split", "label", "type"}
-    )
+    ignored = frozenset({*CSV_TIME_COLUMNS, "split", "label", "type"})
 
     def list_ids(self, root: Path) -> list[str]:
-        return sorted(p.stem for p in root.glob("*.csv"))
+        return sorted(p.stem for p in root.glob("*.csv") if not p.name.startswith("."))
 
     def load(self, root: Path, series_id: str, train_fraction: float = 0.3, **_: object):
         path = root / f"{series_id}.csv"
         if not path.exists():
             raise DataError(f"CSV: missing {path}; {self.spec.download}")
-        frame = pd.read_csv(path)
-        frame.columns = [str(c).strip() for c in frame.columns]
+        frame = read_csv_frame(path)
         if "label" not in frame.columns:
             raise DataError(f"{path}: no 'label' column (columns: {', '.join(frame.columns)})")
         channels = [c for c in frame.columns if c.lower() not in self.ignored]
         if not channels:
             raise DataError(f"{path}: no value column besides {', '.join(frame.columns)}")
         values = frame[channels].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        empty = [c for c, finite in zip(channels, np.isfinite(values).any(axis=0)) if not finite]
+        if empty:
+            raise DataError(
+                f"{path}: column(s) {', '.join(empty)} hold no numbers; every column except "
+                f"label, split, type and a time column ({', '.join(CSV_TIME_COLUMNS)}) is read "
+                "as a value channel: put numbers in it or remove it"
+            )
         labels = frame["label"].to_numpy()
         types = _type_column(frame, path)
         if "split" in frame.columns:
@@ -239,6 +254,25 @@ class CSVLoader:
         return SeriesData(
             self.name, series_id, train, test, test_labels, train_labels, test_types, channels
         )
+
+
+def read_csv_frame(path: Path) -> pd.DataFrame:
+    """Read a series CSV with stripped column names; empty or malformed files are a DataError."""
+    check_not_empty(path, CSV_EXPECTED)
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty; {CSV_EXPECTED}") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: not a well-formed CSV file ({reason}); {CSV_EXPECTED}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise DataError(
+            f"{path}: has a header ({', '.join(frame.columns)}) but no rows; "
+            "expected one row per time point below it"
+        )
+    return frame
 
 
 def _type_column(frame: pd.DataFrame, path: Path) -> np.ndarray | None:

@@ -7,34 +7,37 @@ For every series and split it writes, under ``<data_dir>/processed/<dataset>/<se
 normalisation, image style), and ``image/<window>-<channel>.png`` or ``text/<window>-<channel>.txt``.
 ``<data_dir>/processed/<dataset>/<mode>_structure.yaml`` lists normal and abnormal windows per series.
 A modality folder is written beside the old one and swapped in at the end, so an interrupted run
-leaves the previous version whole.
+leaves the previous version whole. Every series is loaded and checked before the first file is
+written, so a bad series leaves ``processed/`` as it was.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
-import uuid
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
-from tqdm.auto import tqdm
 
-from lmad.errors import DataError
-from lmad.io import atomic_save_npy, atomic_write_json, atomic_write_text, atomic_write_yaml
-from lmad.series.base import SeriesData
-from lmad.series.datasets import get_loader, list_series, load_series
-from lmad.series.render import ImageStyle, WindowRenderer, style_for
-from lmad.series.text import estimate_tokens, serialize
+from lmad.errors import ConfigError, DataError
+from lmad.io import atomic_save_npy, atomic_write_json, atomic_write_yaml
+from lmad.names import check_name
+from lmad.series.base import DatasetSpec, SeriesData
+from lmad.series.datasets import check_series_id, get_loader, list_series, load_series
+from lmad.series.render import ImageStyle, style_for
+from lmad.series.window_files import write_images, write_texts
 from lmad.series.windows import (
+    MAX_CONFIDENCE,
+    TAMA_C0,
     ChannelScaler,
+    c0_reachable,
     cut_windows,
+    max_point_coverage,
     structure_entry,
-    window_name,
     window_starts,
 )
 
@@ -83,64 +86,185 @@ class PreparedSeries:
 
 
 def processed_root(data_dir: str | Path, dataset: str, subtask: str | None = None) -> Path:
-    """``<data_dir>/processed/<dataset>`` (``<dataset>-<subtask>`` for a non-default subtask)."""
+    """``<data_dir>/processed/<dataset>`` (``<dataset>-<subtask>`` for a non-default subtask).
+
+    A subtask becomes part of a folder name, so one that is not a safe name (``x/../..``) is a
+    :class:`~lmad.errors.ConfigError` (:func:`lmad.names.check_name`).
+    """
     name = get_loader(dataset).name
     if subtask and subtask != DEFAULT_SUBTASK:
-        name = f"{name}-{subtask}"
+        name = f"{name}-{check_name(subtask, '--subtask')}"
     return Path(data_dir) / "processed" / name
 
 
+@dataclass
+class SeriesPlan:
+    """One series loaded and windowed, checked and ready to be written."""
+
+    data: SeriesData
+    values: np.ndarray
+    labels: np.ndarray
+    window_size: int
+    stride: int
+    starts: np.ndarray
+    max_coverage: int
+
+
 def prepare_dataset(options: PrepareOptions) -> list[PreparedSeries]:
-    """Process every requested series of a dataset; returns one summary per series."""
-    if options.mode not in MODES:
-        raise DataError(f"unknown mode {options.mode!r}; use train or test")
-    if options.modality not in MODALITIES:
-        raise DataError(f"unknown modality {options.modality!r}; use image or text")
+    """Process every requested series of a dataset; returns one summary per series.
+
+    Everything that can be wrong is checked before the first file is written under ``processed/``:
+    the options, the subtask and every series id as folder names, and every series (it loads, and
+    its split is at least one window long). A problem with the fifth series leaves the first four
+    unwritten rather than half a dataset without its structure file.
+    """
+    check_options(options)
     loader = get_loader(options.dataset)
-    ids = options.ids or list_series(loader.name, options.data_dir, options.subtask)
+    window_size, stride = resolve_windows(options, loader.name, loader.spec)
     root = processed_root(options.data_dir, loader.name, options.subtask)
-    results = []
+    ids = list(
+        dict.fromkeys(options.ids or list_series(loader.name, options.data_dir, options.subtask))
+    )
+    for series_id in ids:
+        check_series_id(series_id)
+    plans = []
     for series_id in ids:
         data = load_series(
             loader.name, series_id, options.data_dir, options.train_fraction, options.subtask
         )
-        results.append(prepare_series(data, options, root))
+        plans.append(plan_series(data, options.mode, window_size, stride))
+    style = image_style(options, loader.spec, window_size)
+    if options.mode == "test":
+        warn_unreachable_c0(plans, window_size, stride)
+    results = [write_series(plan, options, root, style) for plan in plans]
     update_structure(root / f"{options.mode}_structure.yaml", results, root, options.mode)
     return results
 
 
-def prepare_series(data: SeriesData, options: PrepareOptions, root: Path) -> PreparedSeries:
-    """Window, write and render one series (one split)."""
-    spec = get_loader(data.dataset).spec
-    window_size = options.window_size or spec.window_size
-    stride = options.stride or spec.stride
-    values, labels = data.split(options.mode)
-    where = f"{data.dataset} series {data.series_id} ({options.mode} split, {len(values)} points)"
-    try:
-        starts = window_starts(len(values), window_size, stride)
-    except DataError as exc:
-        raise DataError(f"{where}: {exc}") from None
-    scaler = ChannelScaler.fit(data.train)
-    normalised = scaler.transform(values)
-    windows = cut_windows(normalised, starts, window_size).astype(np.float32)
-    window_labels = cut_windows(labels, starts, window_size).astype(np.int8)
-    folder = root / data.series_id / options.mode
+def check_options(options: PrepareOptions) -> None:
+    """Refuse options no run can use (``PrepareOptions`` built in code bypasses argparse)."""
+    if options.mode not in MODES:
+        raise DataError(f"unknown mode {options.mode!r}; use train or test")
+    if options.modality not in MODALITIES:
+        raise DataError(f"unknown modality {options.modality!r}; use image or text")
+    for name in ("window_size", "stride", "x_ticks", "width", "height", "workers"):
+        value = getattr(options, name)
+        if value is None and name != "workers":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"--{name} must be an integer >= 1, got {value!r}")
+    if not 0.0 < options.train_fraction < 1.0:
+        raise ConfigError(
+            f"--train_fraction must lie between 0 and 1 (both excluded), got {options.train_fraction}"
+        )
+
+
+def resolve_windows(options: PrepareOptions, dataset: str, spec: DatasetSpec) -> tuple[int, int]:
+    """Window size and stride of a run.
+
+    Given values win. A window given without a stride gets stride ``window_size // 3`` (TAMA's
+    window/3, so that three windows see each point); neither given: the dataset's defaults (which
+    are window/3 too). A stride above the window size leaves points in no window and is refused.
+    """
+    if options.window_size is None:
+        window_size, origin = spec.window_size, f" (the {dataset} default)"
+        stride = spec.stride if options.stride is None else options.stride
+    else:
+        window_size, origin = options.window_size, ""
+        stride = max(1, window_size // 3) if options.stride is None else options.stride
+    if stride > window_size:
+        raise ConfigError(
+            f"--stride {stride} is larger than the window size {window_size}{origin}: the "
+            f"{stride - window_size} point(s) between consecutive windows would be in no window; "
+            f"use --stride {max(1, window_size // 3)} (window/3, as TAMA) or at most {window_size}"
+        )
+    return window_size, stride
+
+
+def image_style(options: PrepareOptions, spec: DatasetSpec, window_size: int) -> ImageStyle:
+    """The image look: the dataset's, with the given size and x ticks (raised if unreadable)."""
+    x_ticks = spec.x_ticks if options.x_ticks is None else options.x_ticks
+    sizes = {"width": options.width, "height": options.height}
     style = style_for(
         ImageStyle(width=spec.width, height=spec.height, x_ticks=spec.x_ticks),
         window_size,
-        x_ticks=options.x_ticks or spec.x_ticks,
+        x_ticks=x_ticks,
         aux_enable=options.aux_enable,
-        **{k: v for k, v in (("width", options.width), ("height", options.height)) if v},
+        **{key: value for key, value in sizes.items() if value is not None},
     )
-    if style.x_ticks != (options.x_ticks or spec.x_ticks):
+    if style.x_ticks != x_ticks and options.modality == "image":
         log.warning(
             "x_ticks %s would make tick labels overlap at %d px for %d points; using %d",
-            options.x_ticks or spec.x_ticks,
+            x_ticks,
             style.width,
             window_size,
             style.x_ticks,
         )
-    meta = _write_arrays(folder, data, options, windows, window_labels, normalised, scaler, starts)
+    return style
+
+
+def plan_series(data: SeriesData, mode: str, window_size: int, stride: int) -> SeriesPlan:
+    """Check that ``mode``'s split of ``data`` takes the window, and place the windows."""
+    check_series_id(data.series_id)
+    values, labels = data.split(mode)
+    if window_size > len(values):
+        raise DataError(
+            f"{data.dataset} series {data.series_id} ({mode} split, {len(values)} points): "
+            f"window size {window_size} is longer than the series; use --window_size "
+            f"{len(values)} or less, or leave the series out with --data_id_list; "
+            "no series was processed"
+        )
+    starts = window_starts(len(values), window_size, stride)
+    coverage = max_point_coverage(len(values), window_size, stride)
+    return SeriesPlan(data, values, labels, window_size, stride, starts, coverage)
+
+
+def warn_unreachable_c0(plans: list[SeriesPlan], window_size: int, stride: int) -> None:
+    """Warn when no point can reach TAMA's threshold c0 (too few windows cover any point)."""
+    short = [plan for plan in plans if not c0_reachable(plan.max_coverage)]
+    if not short:
+        return
+    most = max(plan.max_coverage for plan in short)
+    where = ""
+    if len(short) < len(plans):
+        names = [plan.data.series_id for plan in short]
+        where = f" in series {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+    better = max(1, window_size // 3)
+    if better < stride and all(
+        c0_reachable(max_point_coverage(len(plan.values), window_size, better)) for plan in short
+    ):
+        fix = f"use --stride {better} (window/3) or "
+    else:
+        window = largest_c0_window(min(len(plan.values) for plan in short))
+        fix = f"use --window_size {window} or less (stride window/3) or " if window else ""
+    log.warning(
+        f"window size {window_size} with stride {stride} covers a point with at most {most} "
+        f"window{'' if most == 1 else 's'}{where}, so its summed confidence is at most "
+        f"{most * MAX_CONFIDENCE} (confidence <= {MAX_CONFIDENCE}), below TAMA's c0 = {TAMA_C0:g}: "
+        f"evaluation with --c0 {TAMA_C0:g} flags nothing; {fix}evaluate with --normalised_threshold"
+    )
+
+
+def largest_c0_window(length: int) -> int:
+    """The largest window whose stride window/3 lets points of a series reach c0 (0: none).
+
+    Three regular windows must overlap: starts 0, w/3 and 2w/3 fit when 5w/3 <= length.
+    """
+    window = 3 * length // 5
+    return window if window >= 3 else 0
+
+
+def write_series(
+    plan: SeriesPlan, options: PrepareOptions, root: Path, style: ImageStyle
+) -> PreparedSeries:
+    """Write the arrays, meta.json and the images or texts of one planned series (one split)."""
+    data = plan.data
+    scaler = ChannelScaler.fit(data.train)
+    normalised = scaler.transform(plan.values)
+    windows = cut_windows(normalised, plan.starts, plan.window_size).astype(np.float32)
+    window_labels = cut_windows(plan.labels, plan.starts, plan.window_size).astype(np.int8)
+    folder = root / data.series_id / options.mode
+    meta = _write_arrays(folder, plan, options, windows, window_labels, normalised, scaler)
     if options.modality == "image":
         n_files = write_images(folder / "image", windows, style, options.workers)
         meta["modalities"]["image"] = {
@@ -159,26 +283,27 @@ def prepare_series(data: SeriesData, options: PrepareOptions, root: Path) -> Pre
     return PreparedSeries(
         data.series_id,
         folder,
-        len(starts),
-        len(starts) - abnormal,
+        len(plan.starts),
+        len(plan.starts) - abnormal,
         abnormal,
         windows.shape[2],
         n_files,
-        window_size,
-        stride,
+        plan.window_size,
+        plan.stride,
         style.x_ticks,
         tokens,
     )
 
 
-def _write_arrays(folder, data, options, windows, window_labels, normalised, scaler, starts):
+def _write_arrays(folder, plan, options, windows, window_labels, normalised, scaler):
+    data, starts = plan.data, plan.starts
     meta = {
         "dataset": data.dataset,
         "series": data.series_id,
         "mode": options.mode,
         "subtask": options.subtask,
         "window_size": int(windows.shape[1]),
-        "stride": int(options.stride or get_loader(data.dataset).spec.stride),
+        "stride": int(plan.stride),
         "length": len(normalised),
         "n_windows": len(starts),
         "starts": [int(s) for s in starts],
@@ -195,88 +320,20 @@ def _write_arrays(folder, data, options, windows, window_labels, normalised, sca
         for stale in old.get("modalities", {}):
             log.warning("%s: removing %s/ made with other windows or data", folder, stale)
             shutil.rmtree(folder / stale, ignore_errors=True)
-    _, labels = data.split(options.mode)
     atomic_save_npy(folder / "windows.npy", windows)
     atomic_save_npy(folder / "labels.npy", window_labels)
     atomic_save_npy(folder / "series.npy", normalised.astype(np.float32))
-    atomic_save_npy(folder / "series_labels.npy", labels)
+    atomic_save_npy(folder / "series_labels.npy", plan.labels)
     if options.mode == "test" and data.test_types is not None:
         atomic_save_npy(folder / "types.npy", data.test_types)
     return meta
 
 
 def _read_meta(path: Path) -> dict | None:
-    import json
-
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-
-
-def write_texts(folder: Path, windows: np.ndarray, form: str) -> tuple[int, float]:
-    """Write ``<window>-<channel>.txt`` files; returns the count and mean token estimate."""
-    staging = _staging(folder)
-    tokens = []
-    for window in range(windows.shape[0]):
-        for channel in range(windows.shape[2]):
-            text = serialize(windows[window, :, channel], form)
-            tokens.append(estimate_tokens(text))
-            atomic_write_text(staging / f"{window_name(window, channel)}.txt", text)
-    _swap_in(staging, folder)
-    return len(tokens), float(np.mean(tokens)) if tokens else 0.0
-
-
-def write_images(folder: Path, windows: np.ndarray, style: ImageStyle, workers: int = 1) -> int:
-    """Render every (window, channel) to ``<window>-<channel>.png``, in worker processes."""
-    staging = _staging(folder)
-    jobs = [
-        (str(staging / f"{window_name(w, c)}.png"), windows[w, :, c])
-        for w in range(windows.shape[0])
-        for c in range(windows.shape[2])
-    ]
-    progress = tqdm(total=len(jobs), desc=f"render {folder.parent.parent.name}", unit="img")
-    if workers <= 1 or len(jobs) < 8:
-        _render_chunk(style, jobs)
-        progress.update(len(jobs))
-    else:
-        size = max(1, min(32, len(jobs) // (workers * 4)))
-        chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_render_chunk, style, chunk) for chunk in chunks]
-            for future in as_completed(futures):
-                progress.update(future.result())
-    progress.close()
-    _swap_in(staging, folder)
-    return len(jobs)
-
-
-_RENDERERS: dict[tuple, WindowRenderer] = {}
-
-
-def _render_chunk(style: ImageStyle, jobs: list[tuple[str, np.ndarray]]) -> int:
-    for path, values in jobs:
-        key = (style, len(values))
-        if key not in _RENDERERS:
-            _RENDERERS[key] = WindowRenderer(style, len(values))
-        Path(path).write_bytes(_RENDERERS[key].render(values))
-    return len(jobs)
-
-
-def _staging(folder: Path) -> Path:
-    staging = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.tmp")
-    staging.mkdir(parents=True)
-    return staging
-
-
-def _swap_in(staging: Path, folder: Path) -> None:
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.{uuid.uuid4().hex[:8]}.old")
-        folder.rename(old)
-        staging.rename(folder)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(folder)
 
 
 def update_structure(path: Path, results: list[PreparedSeries], root: Path, mode: str) -> None:

@@ -3,6 +3,10 @@
 Windows start at ``i * stride`` and have ``window_size`` points; when the last of them does not reach
 the series end, one trailing window ``[length - window_size, length)`` is added, so every point is
 covered and every window has the same length (TAMA, Sec. 4.1).
+
+TAMA's evaluation flags a point when the confidences (1..4) of the windows covering it sum to
+``c0 = 9``, which needs three windows per point: stride = window / 3. :func:`max_point_coverage` and
+:func:`c0_reachable` tell whether a window and stride can reach a threshold at all.
 """
 
 from __future__ import annotations
@@ -43,6 +47,36 @@ def point_coverage(length: int, starts: np.ndarray, window_size: int) -> np.ndar
     np.add.at(counts, np.asarray(starts), 1)
     np.add.at(counts, np.asarray(starts) + window_size, -1)
     return np.cumsum(counts)[:length]
+
+
+TAMA_C0 = 9.0
+"""TAMA's point threshold: the summed confidence a point needs to be flagged."""
+MAX_CONFIDENCE = 4
+"""The largest confidence an answer may give one interval."""
+
+
+def max_point_coverage(length: int, window_size: int, stride: int) -> int:
+    """The most windows starting at ``i * stride`` that cover any one point of the series.
+
+    The trailing window is left out: it only patches the series end, and counting it would hide
+    the case this answers (window 300, stride 200 over UCR 135's 6301 test points: two windows per
+    point everywhere except on the last 300 points, where the trailing window makes three).
+    Raises a :class:`DataError` where :func:`window_starts` would.
+    """
+    window_starts(length, window_size, stride)
+    regular = np.arange(0, length - window_size + 1, stride)
+    return int(point_coverage(length, regular, window_size).max())
+
+
+def c0_reachable(
+    max_coverage: int, c0: float = TAMA_C0, max_confidence: int = MAX_CONFIDENCE
+) -> bool:
+    """Whether a point covered by ``max_coverage`` windows can reach the threshold ``c0``.
+
+    Each covering window adds at most ``max_confidence``, so the best score is their product; below
+    ``c0`` no point is ever flagged and precision, recall and F1 are 0 whatever the answers.
+    """
+    return max_coverage * max_confidence >= c0
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import pytest
 
-from lmad.errors import DataError
+from lmad.errors import ConfigError, DataError
 from lmad.series.datasets import get_loader, list_series, load_series
 
 
@@ -213,3 +214,84 @@ def test_nan_interpolated_with_count_and_all_nan_channel_refused(tmp_path, caplo
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(DataError, match="known datasets: UCR, NASA-SMAP, NASA-MSL, SMD"):
         get_loader("UCRX")
+
+
+@pytest.mark.parametrize(
+    ("dataset", "files", "series_id", "empty", "needle"),
+    [
+        ("UCR", ["3_UCR_Anomaly_X_10_14_17.txt"], "3", 0, "one number per line"),
+        ("UCR", ["3_train.npy", "3_test.npy", "3_labels.npy"], "3", 1, "numpy.save"),
+        ("ECG", ["MBA_1.out"], "MBA_1", 0, "'value,label' line"),
+        ("SMD", ["train/m.txt", "test/m.txt", "test_label/m.txt"], "m", 2, "one 0 or 1 per line"),
+        ("SMD", ["train/m.txt", "test/m.txt", "test_label/m.txt"], "m", 0, "comma-separated"),
+        ("Dodgers", ["Dodgers.data", "Dodgers.events"], "0", 0, "M/D/YYYY H:MM,count"),
+        ("Dodgers", ["Dodgers.data", "Dodgers.events"], "0", 1, "one per game"),
+        ("NASA-SMAP", ["labeled_anomalies.csv"], "P-1", 0, "chan_id,spacecraft"),
+        ("CSV", ["s.csv"], "s", 0, "'value,label'"),
+    ],
+)
+def test_empty_files_name_the_file_and_what_it_should_hold(
+    tmp_path, dataset, files, series_id, empty, needle
+):
+    root = tmp_path / dataset
+    for i, name in enumerate(files):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        if i == empty:
+            (root / name).write_text("" if i % 2 else " \n\n")  # no bytes, or only white space
+        elif name.endswith(".npy"):
+            np.save(root / name, np.zeros(20))
+        elif name == "Dodgers.data":
+            (root / name).write_text("4/10/2005 0:00,10\n4/10/2005 0:05,11\n")
+        elif name == "Dodgers.events":
+            (root / name).write_text("04/10/05,00:00:00,00:05:00,1,W\n")
+        else:
+            (root / name).write_text("1\n0\n1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # np.loadtxt's "input contained no data" would be one
+        with pytest.raises(DataError, match="the file is empty") as info:
+            load_series(dataset, series_id, tmp_path)
+    assert str(root / files[empty]) in str(info.value) and needle in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("value,label\n", r"has a header \(value, label\) but no rows"),
+        ("name,label\nx,0\ny,0\n", r"column\(s\) name hold no numbers"),
+        ("a,b,label\n1,,0\n2,,0\n", r"column\(s\) b hold no numbers"),
+        ("value,label\n1,0\n2,0,7,8\n", "not a well-formed CSV file"),
+    ],
+)
+def test_csv_without_usable_rows_or_columns(tmp_path, content, message):
+    root = tmp_path / "CSV"
+    root.mkdir()
+    (root / "s.csv").write_text(content)
+    with pytest.raises(DataError, match=message):
+        load_series("CSV", "s", tmp_path)
+
+
+def test_hidden_files_are_not_series(tmp_path):
+    for dataset, name in (("CSV", ".s.csv"), ("NormA", ".s.out")):
+        (tmp_path / dataset).mkdir()
+        (tmp_path / dataset / name).write_text("value,label\n1,0\n")
+        with pytest.raises(DataError, match="no series found"):
+            list_series(dataset, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("dataset", "series_id"),
+    [("CSV", "../x"), ("UCR", "../../x"), ("SMD", "a/b"), ("NormA", ".."), ("synthetic", "/tmp")],
+)
+def test_series_ids_cannot_leave_the_dataset_folder(tmp_path, dataset, series_id):
+    (tmp_path / "sandbox").mkdir()
+    (tmp_path / "x.csv").write_text("value,label\n1,0\n2,0\n3,0\n")
+    with pytest.raises(ConfigError, match="series id"):
+        load_series(dataset, series_id, tmp_path / "sandbox")
+    assert not any((tmp_path / "sandbox").iterdir())
+
+
+def test_series_ids_may_use_lmad_folder_names(tmp_path):
+    root = tmp_path / "CSV"
+    root.mkdir()
+    (root / "process.csv").write_text("value,label\n" + "\n".join(f"{i},0" for i in range(10)))
+    assert load_series("CSV", "process", tmp_path).series_id == "process"

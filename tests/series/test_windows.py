@@ -8,7 +8,9 @@ import pytest
 from lmad.errors import DataError
 from lmad.series.windows import (
     ChannelScaler,
+    c0_reachable,
     cut_windows,
+    max_point_coverage,
     point_coverage,
     structure_entry,
     window_starts,
@@ -54,6 +56,45 @@ def test_point_coverage_counts_overlaps():
     coverage = point_coverage(1000, starts, 600)
     assert coverage[0] == 1 and coverage[450] == 3 and coverage[999] == 1
     assert coverage[200:400].tolist() == [2] * 200
+
+
+@pytest.mark.parametrize(
+    ("length", "size", "stride", "expected"),
+    [
+        (6301, 600, 200, 3),  # TAMA's window/3
+        (6301, 300, 200, 2),  # the trailing window covers the end three times; not counted
+        (6301, 300, 100, 3),
+        (6301, 600, 150, 4),
+        (6301, 600, 600, 1),
+        (6301, 500, 200, 3),  # 500/200 = 2.5: points are covered by 2 or 3 windows
+        (700, 600, 200, 1),  # one regular window fits
+        (600, 600, 1, 1),
+    ],
+)
+def test_max_point_coverage(length, size, stride, expected):
+    assert max_point_coverage(length, size, stride) == expected
+    regular = np.arange(0, length - size + 1, stride)
+    assert point_coverage(length, regular, size).max() == expected
+
+
+def test_max_point_coverage_refuses_what_window_starts_refuses():
+    with pytest.raises(DataError, match="longer than the series"):
+        max_point_coverage(100, 200, 50)
+
+
+@pytest.mark.parametrize(
+    ("coverage", "c0", "max_confidence", "expected"),
+    [
+        (3, 9.0, 4, True),
+        (2, 9.0, 4, False),
+        (1, 4.0, 4, True),
+        (2, 8.0, 4, True),
+        (0, 0.5, 4, False),
+    ],
+)
+def test_c0_reachable(coverage, c0, max_confidence, expected):
+    assert c0_reachable(coverage, c0, max_confidence) is expected
+    assert c0_reachable(2) is False and c0_reachable(3) is True  # TAMA: c0 = 9, confidence <= 4
 
 
 def test_scaler_is_per_channel_with_train_statistics():
