@@ -6,7 +6,9 @@
 
 A rerun of the same request is answered from ``data/cache/llm/`` without a request. Faults a retry can
 fix (429, 5xx, timeouts, dropped connections) are retried with backoff; faults it cannot (401, 400)
-raise :class:`LLMFatalError`, a :class:`~lmad.errors.UserError`, and stop the run.
+raise :class:`LLMFatalError`, a :class:`~lmad.errors.UserError`, and stop the run. A server that
+never answered (refused, unknown host, connect timeout) stops the run within seconds with
+:class:`LLMUnreachable`, naming the model and the URL.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lmad.errors import ConfigError, UserError
-from lmad.llm.base import Backend, FatalError, Reply, TransientError, Usage
+from lmad.llm.base import Backend, ConnectFailure, FatalError, Reply, TransientError, Usage
 from lmad.llm.cache import ResponseCache
 from lmad.llm.config import ModelConfig, key_section, load_api_key, resolve_model
 from lmad.llm.cost import CostMeter, Estimate, estimate_prompt_tokens, estimate_run
@@ -34,8 +36,12 @@ class LLMFatalError(UserError):
     """The provider refused in a way retrying cannot fix; the run stops."""
 
 
+class LLMUnreachable(LLMFatalError):
+    """No connection was ever opened (refused, unknown host, connect timeout); nothing answered."""
+
+
 class _Cancelled(Exception):
-    """A queued item skipped because another one hit a fatal error."""
+    """An item skipped, or a retry abandoned, because another one hit a fatal error."""
 
 
 class RetriesExhausted(TransientError):
@@ -84,8 +90,11 @@ class LLMClient:
         timeout: float = 120.0,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``sleep`` replaces the wait between retries (tests); by default the wait ends early when
+        :meth:`map` stops. ``clock`` measures the connect deadline."""
         self.config = config
         self.backend = backend
         self.cache = cache
@@ -94,7 +103,12 @@ class LLMClient:
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or RateLimiter(config.requests_per_minute, config.tokens_per_minute)
         self.sleep = sleep
+        self.clock = clock
         self.meter = CostMeter()
+        self._reached = False  # set once the server has accepted a connection (answered or not)
+        self._first_attempt: float | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()  # .halt: the stop event of the map this thread works for
 
     @property
     def name(self) -> str:
@@ -128,24 +142,81 @@ class LLMClient:
         )
         attempt = 0
         while True:
+            self._check_halt()
             handle = self.limiter.acquire(estimate)
+            self._check_halt()
+            with self._lock:
+                if self._first_attempt is None:
+                    self._first_attempt = self.clock()
             try:
                 reply = self.backend.complete(request, timeout=self.timeout)
             except TransientError as exc:
-                if attempt >= self.retry.max_retries:
-                    self.meter.add_failure()
-                    raise RetriesExhausted(
-                        f"{self.name}: still failing after {attempt + 1} attempts: {exc}"
-                    ) from None
-                self.sleep(self.retry.delay(attempt, exc.retry_after))
+                self._pause(self._retry_delay(exc, attempt))
                 attempt += 1
                 continue
             except FatalError as exc:
+                self._reached = True
                 self.meter.add_failure()
                 raise LLMFatalError(f"{self.name}: {exc}") from None
+            self._reached = True
             self.limiter.settle(handle, reply.usage.total_tokens or estimate)
             reply.attempts = attempt + 1
             return reply
+
+    def _retry_delay(self, exc: TransientError, attempt: int) -> float:
+        """Seconds to wait before retrying after ``exc``; raises when no retry is left.
+
+        Until the server has accepted one connection, connect failures get ``connect_deadline``
+        seconds from the client's first attempt, then :class:`LLMUnreachable` stops the run.
+        """
+        self._check_halt()
+        delay = self.retry.delay(attempt, exc.retry_after)
+        if not isinstance(exc, ConnectFailure):
+            self._reached = True
+        elif not self._reached and self.retry.connect_deadline is not None:
+            elapsed = self.clock() - (self._first_attempt or 0.0)
+            left = self.retry.connect_deadline - elapsed
+            if left <= 0 or attempt >= self.retry.max_retries:
+                self.meter.add_failure()
+                raise LLMUnreachable(self._unreachable(exc, attempt + 1, elapsed)) from None
+            return min(delay, left)
+        if attempt >= self.retry.max_retries:
+            self.meter.add_failure()
+            raise RetriesExhausted(
+                f"{self.name}: still failing after {attempt + 1} attempts: {exc}"
+            ) from None
+        return delay
+
+    def _unreachable(self, exc: ConnectFailure, tries: int, elapsed: float) -> str:
+        """The one line a user sees when the server never answered."""
+        url = self.backend.url or self.config.base_url or "its endpoint"
+        if self.config.base_url:
+            hint = "is the server running and is base_url right?"
+        elif self.config.provider == "azure":
+            hint = "is the azure endpoint in the keys file right?"
+        else:
+            hint = "is this machine online (or behind a proxy)?"
+        return (
+            f"cannot reach {self.name} at {url} ({exc.reason}; {tries} tries in {elapsed:.0f} s): "
+            f"nothing was answered; {hint}"
+        )
+
+    def _pause(self, seconds: float) -> None:
+        """Wait before a retry; a :meth:`map` that is stopping cuts the wait short."""
+        halt: threading.Event | None = getattr(self._local, "halt", None)
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif halt is not None:
+            halt.wait(seconds)
+        else:
+            time.sleep(seconds)
+        self._check_halt()
+
+    def _check_halt(self) -> None:
+        """Abandon this request when the :meth:`map` it belongs to is stopping."""
+        halt: threading.Event | None = getattr(self._local, "halt", None)
+        if halt is not None and halt.is_set():
+            raise _Cancelled()
 
     def complete_json(
         self,
@@ -183,18 +254,21 @@ class LLMClient:
         """Run ``fn`` over ``items`` with at most ``concurrency`` in flight, yielding as they finish.
 
         Exceptions come back as values, except :class:`LLMFatalError`, which cancels what has not
-        started and is raised.
+        started, makes the requests in progress give up at their next retry, and is raised.
         """
         stop = threading.Event()
 
         def guarded(item: Any) -> T:
             if stop.is_set():
                 raise _Cancelled()
+            self._local.halt = stop  # read by this client's retry loop in this thread
             try:
                 return fn(item)
             except LLMFatalError:
                 stop.set()  # set in the worker, before it can take the next item
                 raise
+            finally:
+                self._local.halt = None
 
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
             futures = {pool.submit(guarded, item): item for item in items}

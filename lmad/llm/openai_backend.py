@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from lmad.llm.base import Backend, FatalError, Reply, TransientError, Usage, is_network_error
+from lmad.llm.base import (
+    Backend,
+    ConnectFailure,
+    FatalError,
+    Reply,
+    TransientError,
+    Usage,
+    connect_failure_reason,
+    is_network_error,
+)
 from lmad.llm.config import scrub
 from lmad.llm.messages import ChatRequest, ImagePart, Message, TextPart
 
@@ -46,9 +55,12 @@ def retry_after_seconds(headers: Any) -> float | None:
 
 
 def chat_kwargs(
-    model: str, messages: list[dict[str, Any]], request: ChatRequest, timeout: float | None
+    model: str, messages: list[dict[str, Any]], request: ChatRequest, timeout: Any
 ) -> dict[str, Any]:
-    """The chat-completions arguments shared by OpenAI-style clients (ZhipuAI's too)."""
+    """The chat-completions arguments shared by OpenAI-style clients (ZhipuAI's too).
+
+    ``timeout`` is seconds or the client's ``Timeout`` (with a shorter connect timeout).
+    """
     kwargs: dict[str, Any] = {
         "model": model,
         "messages": messages,
@@ -61,14 +73,17 @@ def chat_kwargs(
     return kwargs
 
 
-def chat_completion_reply(response: Any) -> Reply:
-    """Text and usage of a chat-completion response (OpenAI's format, which ZhipuAI shares)."""
+def chat_completion_reply(response: Any, where: str) -> Reply:
+    """Text and usage of a chat-completion response (OpenAI's format, which ZhipuAI shares).
+
+    ``where`` (model and URL) starts the message of a garbled reply.
+    """
     try:
         text = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):
-        raise TransientError("reply without choices (garbled response body)") from None
+        raise TransientError(f"{where}: reply without choices (garbled response body)") from None
     if text is None:
-        raise TransientError("reply without message content")
+        raise TransientError(f"{where}: reply without message content")
     usage = getattr(response, "usage", None)
     return Reply(
         text=text,
@@ -84,16 +99,21 @@ def classify_error(
 ) -> Exception:
     """A provider's exception as :class:`TransientError` (retry) or :class:`FatalError` (stop).
 
-    408, 409, 429 and 5xx, connection faults and garbled bodies are transient; other statuses
-    (400, 401, 403, 404, 422) are fatal. The message never contains a key.
+    408, 409, 429 and 5xx, connection faults and garbled bodies are transient; a connection that
+    could not be opened is a :class:`ConnectFailure`; other statuses (400, 401, 403, 404, 422) are
+    fatal. The message starts with ``where`` (model and URL) and never contains a key.
     """
-    message = scrub(f"{type(exc).__name__}: {exc}", secrets)
     if isinstance(exc, status_error):
         status = exc.status_code
+        message = scrub(f"{where}: HTTP {status}, {type(exc).__name__}: {exc}", secrets)
         if status in (408, 409, 429) or status >= 500:
             headers = getattr(getattr(exc, "response", None), "headers", None)
             return TransientError(message, retry_after_seconds(headers))
-        return FatalError(f"{status} from {where}: {message}")
+        return FatalError(message)
+    message = scrub(f"{where}: {type(exc).__name__}: {exc}", secrets)
+    reason = connect_failure_reason(exc)
+    if reason is not None:
+        return ConnectFailure(scrub(f"{message} ({reason})", secrets), scrub(reason, secrets))
     if isinstance(exc, (*transient, ValueError)) or is_network_error(exc):
         return TransientError(message)
     return FatalError(message)
@@ -131,22 +151,25 @@ class OpenAIBackend(Backend):
             self.client = openai.OpenAI(
                 api_key=api_key or PLACEHOLDER_KEY, base_url=base_url, max_retries=0
             )
+        self.url = scrub(str(self.client.base_url).rstrip("/"), self._secrets)
 
     def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
         if not self.takes_images and any(m.images for m in request.messages):
-            raise FatalError(f"{self.model} takes no images; use the text modality")
+            raise FatalError(f"{self.where} takes no images; use the text modality")
         messages = [{"role": m.role, "content": openai_content(m)} for m in request.messages]
-        kwargs = chat_kwargs(self.model, messages, request, timeout)
+        limit = None
+        if timeout is not None:  # a dead address fails in connect_timeout, not the whole timeout
+            limit = self._errors.Timeout(timeout, connect=min(self.connect_timeout, timeout))
+        kwargs = chat_kwargs(self.model, messages, request, limit)
         if self.json_mode and request.params.json_mode:
             kwargs["response_format"] = {"type": "json_object"}
         try:
             response = self.client.chat.completions.create(**kwargs)
         except Exception as exc:
             raise self._classify(exc) from None
-        return chat_completion_reply(response)
+        return chat_completion_reply(response, self.where)
 
     def _classify(self, exc: Exception) -> Exception:
         e = self._errors
         transient = (e.APIConnectionError, e.APIResponseValidationError)
-        where = f"{self.provider} ({self.model})"
-        return classify_error(exc, e.APIStatusError, transient, where, self._secrets)
+        return classify_error(exc, e.APIStatusError, transient, self.where, self._secrets)

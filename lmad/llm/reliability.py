@@ -3,6 +3,12 @@
 Backoff follows the "full jitter" scheme (Brooker, AWS Architecture Blog, 2015): attempt ``k`` waits a
 uniform random time in ``[0, min(max_delay, base * 2**k)]``; a server's ``Retry-After`` is honoured
 (waited at least, plus a little jitter so that workers do not return in lockstep).
+
+A server that has never answered is different: when a client's first connections are all refused or
+time out, retrying for minutes only hides a wrong address or a server that is not running, so the
+client gives up ``connect_deadline`` seconds after its first attempt (see
+:class:`lmad.llm.client.LLMUnreachable`). Once anything has been answered, connection faults follow
+the normal policy, so a server that restarts mid-run does not end the run.
 """
 
 from __future__ import annotations
@@ -17,9 +23,12 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to retry; ``connect_deadline=None`` retries a dead server as usual."""
+
     max_retries: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
+    connect_deadline: float | None = 15.0
 
     def delay(self, attempt: int, retry_after: float | None = None, rng=random) -> float:
         """Seconds to wait before retry number ``attempt`` (0-based)."""

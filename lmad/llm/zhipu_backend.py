@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from lmad.llm.base import Backend, Reply
+from lmad.llm.config import scrub
 from lmad.llm.messages import ChatRequest, ImagePart, Message, TextPart
 from lmad.llm.openai_backend import chat_completion_reply, chat_kwargs, classify_error
 
@@ -43,16 +44,23 @@ class ZhipuBackend(Backend):
         self._secrets = [api_key]
         self._errors = zhipuai
         self.client = zhipuai.ZhipuAI(api_key=api_key, base_url=base_url, max_retries=0)
+        url = getattr(self.client, "base_url", None) or getattr(self.client, "_base_url", base_url)
+        self.url = scrub(str(url or "").rstrip("/"), self._secrets) or None
 
     def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
-        kwargs = chat_kwargs(self.model, zhipu_messages(request.messages), request, timeout)
+        import httpx  # zhipuai's HTTP stack
+
+        limit = None
+        if timeout is not None:  # a dead address fails in connect_timeout, not the whole timeout
+            limit = httpx.Timeout(timeout, connect=min(self.connect_timeout, timeout))
+        kwargs = chat_kwargs(self.model, zhipu_messages(request.messages), request, limit)
         try:
             response = self.client.chat.completions.create(**kwargs)
         except Exception as exc:
             raise self._classify(exc) from None
-        return chat_completion_reply(response)
+        return chat_completion_reply(response, self.where)
 
     def _classify(self, exc: Exception) -> Exception:
         z = self._errors
-        where = f"zhipuai ({self.model})"
-        return classify_error(exc, z.APIStatusError, (z.APIResponseError,), where, self._secrets)
+        transient = (z.APIResponseError,)
+        return classify_error(exc, z.APIStatusError, transient, self.where, self._secrets)

@@ -5,19 +5,24 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import socket
+import threading
+import time
+from http.server import ThreadingHTTPServer
 
 import pytest
 from PIL import Image
 
-from lmad.llm.base import Usage
+from lmad.errors import UserError
+from lmad.llm.base import ConnectFailure, FatalError, TransientError, Usage
 from lmad.llm.cache import ResponseCache
-from lmad.llm.client import LLMClient, LLMFatalError, RetriesExhausted
+from lmad.llm.client import LLMClient, LLMFatalError, LLMUnreachable, RetriesExhausted
 from lmad.llm.config import ModelConfig
 from lmad.llm.messages import ChatRequest, GenerationParams, ImagePart, system, user
 from lmad.llm.openai_backend import OpenAIBackend
 from lmad.llm.reliability import RetryPolicy
 from lmad.llm.zhipu_backend import ZhipuBackend
-from tests.fake_llm_server import FakeLLMServer
+from tests.fake_llm_server import FakeLLMServer, _make_handler
 
 KEY = "sk-" + "fakekey0123456789" * 2  # built at run time: no key-like literal in the tree
 ZHIPU_KEY = "f" * 32 + "." + "s" * 16
@@ -206,3 +211,148 @@ def test_zhipuai_client_bare_base64_and_faults(server, tmp_path):
     with pytest.raises(LLMFatalError) as info:
         client.complete(request("another"))
     assert "401" in str(info.value) and ZHIPU_KEY not in str(info.value)
+
+
+# -- a server that is down, or that goes down -----------------------------------------------------
+
+
+class Clock:
+    """A fake monotonic clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+def stopped_server() -> FakeLLMServer:
+    """A fake server that was started and stopped: its port now refuses connections."""
+    fake = FakeLLMServer().start()
+    url = fake.url
+    fake.stop()
+    fake.url_when_up = url  # type: ignore[attr-defined]
+    return fake
+
+
+def down_client(concurrency: int = 4, **kw) -> tuple[LLMClient, str]:
+    """A client with default settings (real sleeping, default retries) for a port nobody serves."""
+    url = stopped_server().url_when_up + "/v1"
+    config = ModelConfig(name="fake-gpt", provider="openai", model="gpt-fake", base_url=url)
+    backend = OpenAIBackend("gpt-fake", KEY, base_url=url)
+    return LLMClient(config, backend, None, concurrency=concurrency, **kw), url
+
+
+def pool_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("ThreadPoolExecutor")}
+
+
+def test_down_server_stops_the_whole_map_within_seconds():
+    client, url = down_client(concurrency=4)
+    before = pool_threads()
+    started = time.monotonic()
+    with pytest.raises(UserError) as info:
+        list(client.map(lambda i: client.complete(request(f"window {i}")), range(8)))
+    took = time.monotonic() - started
+    assert took < 40, took  # a single sanity bound: the deadline is 15 s
+    message = str(info.value)
+    assert isinstance(info.value, LLMFatalError) and "\n" not in message
+    assert url in message and "fake-gpt" in message and "nothing was answered" in message
+    assert "connection refused" in message and KEY not in message and KEY[:8] not in message
+    assert not {t for t in pool_threads() - before if t.is_alive()}  # every worker has stopped
+
+
+def test_down_server_gives_up_at_the_connect_deadline_or_the_last_retry():
+    sleeps = Sleeps()
+    client, url = down_client(clock=Clock(4.0), sleep=sleeps)  # 4 s pass per look at the clock
+    with pytest.raises(LLMUnreachable) as info:
+        client.complete(request())
+    assert len(sleeps) < RetryPolicy().max_retries and sum(sleeps) <= 15.0
+    assert url in str(info.value) and client.meter.failures == 1
+    sleeps = Sleeps()
+    client, url = down_client(clock=Clock(0.0), sleep=sleeps)  # no time passes: retries run out
+    with pytest.raises(LLMUnreachable, match="7 tries"):
+        client.complete(request())
+    assert len(sleeps) == 6
+
+
+def test_after_an_answer_connection_faults_are_retried_and_the_run_goes_on(server, tmp_path):
+    port = int(server.url.rsplit(":", 1)[1])
+
+    def restart_on_the_third_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:  # the server comes back on the same port
+            fake = ThreadingHTTPServer(("127.0.0.1", port), _make_handler(server))
+            fake.daemon_threads = True
+            server._server = fake
+            threading.Thread(target=fake.serve_forever, daemon=True).start()
+
+    sleeps = Sleeps()
+    client = make_client(server, tmp_path, sleep=restart_on_the_third_sleep, clock=Clock(100.0))
+    assert client.complete(request("first")).text  # answered once
+    server.stop()  # the kept-alive connection is dropped at its next request, then refused
+    server.push({"drop": True})
+    server.default = {"answer": "back again"}
+    results = list(client.map(lambda i: client.complete(request(f"w{i}")), range(1)))
+    assert [r.text for _, r in results] == ["back again"] and len(sleeps) == 3
+    url = f"{server.url}/v1"
+    server.stop()
+    server.push({"drop": True})
+    results = list(client.map(lambda i: client.complete(request(f"x{i}")), range(2)))
+    assert all(isinstance(r, RetriesExhausted) for _, r in results)  # recorded, the run goes on
+    assert all(f"gpt-fake at {url}: " in str(r) for _, r in results)
+
+
+@pytest.mark.parametrize(
+    "fault", [{"status": 429}, {"status": 500}, {"drop": True}], ids=["429", "500", "dropped"]
+)
+@pytest.mark.parametrize("provider", ["openai", "zhipuai"])
+def test_transient_messages_name_the_model_and_the_url(server, tmp_path, fault, provider):
+    server.push(*[fault] * 5)  # one sent directly, then four tries through the client
+    client = make_client(server, tmp_path, provider=provider)
+    model, path = ("glm-fake", "/api/paas/v4") if provider == "zhipuai" else ("gpt-fake", "/v1")
+    with pytest.raises(TransientError) as direct:
+        client.backend.complete(request(), timeout=5)
+    assert str(direct.value).startswith(f"{model} at {server.url}{path}: ")
+    with pytest.raises(RetriesExhausted) as info:
+        client.complete(request())
+    message = str(info.value)
+    assert "fake-gpt" in message and f"{model} at {server.url}{path}: " in message
+    assert KEY not in message and ZHIPU_KEY not in message
+
+
+def test_fatal_and_garbled_messages_name_the_model_and_the_url(server, tmp_path):
+    server.push({"status": 401}, {"malformed": True})
+    client = make_client(server, tmp_path)
+    with pytest.raises(FatalError, match=f"gpt-fake at {server.url}/v1: HTTP 401"):
+        client.backend.complete(request())
+    with pytest.raises(TransientError, match=f"gpt-fake at {server.url}/v1: "):
+        client.backend.complete(request())
+    assert OpenAIBackend("gpt-4o", KEY).url == "https://api.openai.com/v1"
+
+
+@pytest.fixture
+def black_hole():
+    """A port that takes no more connections: its accept queue is full, so a SYN gets no answer."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.create_connection(listener.getsockname())
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    filler.close()
+    listener.close()
+
+
+@pytest.mark.parametrize("provider", ["openai", "zhipuai"])
+def test_connect_timeout_is_shorter_than_the_read_timeout(black_hole, provider):
+    if provider == "zhipuai":
+        backend = ZhipuBackend("glm-fake", ZHIPU_KEY, f"{black_hole}/api/paas/v4")
+    else:
+        backend = OpenAIBackend("gpt-fake", KEY, base_url=f"{black_hole}/v1")
+    backend.connect_timeout = 0.3
+    started = time.monotonic()
+    with pytest.raises(ConnectFailure) as info:
+        backend.complete(request(), timeout=60)
+    assert time.monotonic() - started < 20  # the connect timeout, not the 60 s read timeout
+    assert info.value.reason == "connect timeout" and black_hole in str(info.value)
