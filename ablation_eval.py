@@ -5,30 +5,36 @@
     python ablation_eval.py --ablation ticks --dataset NormA --LLM GPT-4o --values 10,25,50,100,200 --run
     python ablation_eval.py --ablation llm --dataset UCR --LLM GPT-4o GLM-4v-plus offline --run
 
-Without --run it aggregates the runs that exist. Writes data/results/ablation/<ablation>_<dataset>
+Without --run it aggregates the runs that exist; a setting whose run is incomplete gets a note line
+above the table. Exit codes: 0 done; 1 with --run when a setting's run is still incomplete (run it
+again to ask only what is missing); 2 bad input. Writes data/results/ablation/<ablation>_<dataset>
 .{md,csv,tex} and prints the table. Answers already paid for come from data/cache/llm/.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-from lmad.cli import run_main, str2bool
+from lmad.cli import ArgumentParser, non_negative_int, positive_int, run_main, str2bool
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--ablation", required=True, choices=["references", "window", "ticks", "llm"])
     p.add_argument("--dataset", default="UCR")
     p.add_argument("--LLM", nargs="+", default=["GPT-4o"], help="one or more model names")
     p.add_argument("--values", default="", help="comma-separated settings (default: the paper's)")
     p.add_argument("--run", action="store_true", help="make missing data and runs first")
     p.add_argument("--modality", default="image", choices=["image", "text"])
-    p.add_argument("--normal_reference", type=int, default=3, help="references for window/ticks")
-    p.add_argument("--double_check", type=str2bool, default=True)
-    p.add_argument("--concurrency", type=int, default=4)
+    p.add_argument(
+        "--normal_reference",
+        type=non_negative_int,
+        default=3,
+        help="references for window/ticks (3)",
+    )
+    p.add_argument("--double_check", type=str2bool, default=True, help="self-reflection (True)")
+    p.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight (4)")
     p.add_argument("--data_dir", default="data")
     return p
 
@@ -36,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from lmad.errors import ConfigError
+    from lmad.names import check_name
+
+    check_name(args.dataset, "--dataset")
     from lmad.series.ablation import ablation_table
 
     try:
@@ -58,7 +67,7 @@ def main(argv=None) -> int:
     )
     table.write(Path(args.data_dir) / "results" / "ablation", f"{args.ablation}_{args.dataset}")
     print(table.markdown())
-    return 0
+    return 1 if args.run and table.notes else 0
 
 
 if __name__ == "__main__":

@@ -5,16 +5,27 @@
     python main_cli.py --dataset UCR --LLM GPT-4o --dry_run   # tokens and dollars, nothing sent
 
 Reads data/processed/<dataset>/ (run make_dataset.py first) and appends one JSONL record per series,
-window, channel and stage to data/runs/<subtask>/<dataset>_<LLM>.jsonl as each answer arrives. An
-interrupted run resumes where it stopped; answers already paid for come from data/cache/llm/.
+window, channel and stage to data/runs/<subtask>/<dataset>_<LLM>_image.jsonl as each answer arrives.
+An interrupted run resumes where it stopped; answers already paid for come from data/cache/llm/.
+A window is sent only after the reference of its series and channel was answered.
+
+Exit codes: 0 every answer is there; 1 some answers failed or are blocked by a failed reference
+(run the same command again to ask just those); 2 bad input (one `error:` line, nothing sent).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from lmad.cli import parse_id_list, run_main, str2bool
+from lmad.cli import (
+    ArgumentParser,
+    non_negative_int,
+    parse_id_list,
+    positive_float,
+    positive_int,
+    run_main,
+    str2bool,
+)
 
 # Defaults a user may edit here; flags override them.
 DATASET = "UCR"
@@ -25,8 +36,8 @@ MODELS = "BigModel/models.yaml"
 KEYS = "BigModel/api_keys.yaml"
 
 
-def build_parser(modality: str = "image") -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+def build_parser(modality: str = "image") -> ArgumentParser:
+    p = ArgumentParser(description=__doc__)
     p.add_argument("--dataset", default=DATASET, help="dataset name (default %(default)s)")
     p.add_argument(
         "--LLM", default=LLM, help="model name from BigModel/models.yaml, hf:<id>, offline"
@@ -36,7 +47,7 @@ def build_parser(modality: str = "image") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--normal_reference",
-        type=int,
+        type=non_negative_int,
         default=NORMAL_REFERENCE,
         help="normal reference windows shown first (0 allowed; default %(default)s)",
     )
@@ -47,19 +58,30 @@ def build_parser(modality: str = "image") -> argparse.ArgumentParser:
         help="self-reflection on windows with anomalies (True/False)",
     )
     p.add_argument("--subtask", default="detection", help="experiment group (runs/<subtask>/)")
-    p.add_argument("--run_name", default="", help="log file name instead of <dataset>_<LLM>")
+    p.add_argument(
+        "--run_name", default="", help="log file name instead of <dataset>_<LLM>_<modality>"
+    )
     p.add_argument("--data_dir", default=DATA_DIR, help="root of processed data, runs and cache")
-    p.add_argument("--limit", type=int, default=None, help="analyse only the first N windows")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=None,
+        help="analyse only the first N windows (evaluation counts the others as never asked)",
+    )
     p.add_argument(
         "--dry_run", action="store_true", help="print estimated tokens and cost, send nothing"
     )
-    p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    p.add_argument(
+        "--concurrency", type=positive_int, default=4, help="requests in flight at once (4)"
+    )
+    p.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request")
     p.add_argument("--no_cache", action="store_true", help="do not read or write data/cache/llm")
     p.add_argument("--seed", type=int, default=42, help="seed for choosing reference windows")
-    p.add_argument("--temperature", type=float, default=0.1)
-    p.add_argument("--top_p", type=float, default=0.3)
-    p.add_argument("--max_tokens", type=int, default=4096)
+    p.add_argument("--temperature", type=float, default=0.1, help="sampling temperature (0.1)")
+    p.add_argument("--top_p", type=float, default=0.3, help="nucleus sampling mass (0.3)")
+    p.add_argument(
+        "--max_tokens", type=positive_int, default=4096, help="reply length limit (4096)"
+    )
     p.add_argument("--models", default=MODELS, help="models file (default %(default)s)")
     p.add_argument("--keys", default=KEYS, help="API keys file (default %(default)s)")
     p.set_defaults(modality=modality)
@@ -108,10 +130,20 @@ def main(argv=None, modality: str = "image") -> int:
         return 0
     summary = run.execute()
     print(f"run log: {summary.log_path}")
-    print(f"answers: {summary.done} new, {summary.skipped} already done, {summary.failed} failed")
+    for line in summary.lines():
+        print(line)
     print(f"usage: {client.meter.summary()}")
-    if summary.failed:
-        print(f"failed (rerun to retry): {', '.join(summary.failures[:10])}", file=sys.stderr)
+    if summary.problems:
+        shown = ", ".join(summary.problems[:10])
+        more = f" and {len(summary.problems) - 10} more" if len(summary.problems) > 10 else ""
+        print(f"not answered: {shown}{more}", file=sys.stderr)
+    if not summary.complete:
+        print(
+            f"{summary.incomplete}; rerun the same command to ask only those (answers already "
+            "received are kept and not paid for twice)",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

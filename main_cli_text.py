@@ -4,8 +4,8 @@
     python make_dataset.py --dataset UCR --mode test --modality text
     python main_cli_text.py --dataset UCR --normal_reference 1 --LLM GPT-4o
 
-Same flags and outputs as main_cli.py; the run log is data/runs/<subtask>/<dataset>_<LLM>.jsonl
-unless --run_name says otherwise (use one when the image and text runs share a subtask).
+Same flags, outputs and exit codes as main_cli.py; the run log is
+data/runs/<subtask>/<dataset>_<LLM>_text.jsonl unless --run_name says otherwise.
 """
 
 from __future__ import annotations

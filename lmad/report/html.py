@@ -36,7 +36,8 @@ def table_html(table: Table) -> str:
         )
         body.append(f"<tr>{tds}</tr>")
     caption = f"<caption>{html.escape(table.title)}</caption>" if table.title else ""
-    return f"<table>{caption}<tr>{head}</tr>{''.join(body)}</table>"
+    notes = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in table.notes)
+    return f"{notes}<table>{caption}<tr>{head}</tr>{''.join(body)}</table>"
 
 
 def write_report(

@@ -20,12 +20,17 @@ def format_value(value: object, digits: int = 4) -> str:
 
 @dataclass
 class Table:
-    """Rows of values under named columns; ``title`` heads the markdown and the LaTeX caption."""
+    """Rows of values under named columns; ``title`` heads the markdown and the LaTeX caption.
+
+    ``notes`` are lines a reader must see before the numbers (an incomplete run): the first lines
+    of the markdown, the start of the LaTeX caption. CSV holds the rows only.
+    """
 
     columns: list[str]
     rows: list[list[object]] = field(default_factory=list)
     title: str = ""
     digits: int = 4
+    notes: list[str] = field(default_factory=list)
 
     def add(self, *values: object) -> None:
         if len(values) != len(self.columns):
@@ -47,7 +52,8 @@ class Table:
             return "| " + " | ".join(padded) + " |"
 
         rule = ["-" * (w - 1) + (":" if n else "-") for w, n in zip(widths, numeric)]
-        out = [f"**{self.title}**", ""] if self.title else []
+        out = [*self.notes, ""] if self.notes else []
+        out += [f"**{self.title}**", ""] if self.title else []
         out += [line(self.columns), "| " + " | ".join(rule) + " |"]
         out += [line(r) for r in cells]
         return "\n".join(out) + "\n"
@@ -66,8 +72,9 @@ class Table:
             for i in range(len(self.columns))
         )
         out = ["\\begin{table}[t]", "\\centering"]
-        if self.title:
-            out.append(f"\\caption{{{_tex(self.title)}}}")
+        caption = " ".join([*self.notes, self.title]).strip()
+        if caption:
+            out.append(f"\\caption{{{_tex(caption)}}}")
         out += [f"\\begin{{tabular}}{{{align}}}", "\\toprule"]
         out.append(" & ".join(_tex(c) for c in self.columns) + " \\\\")
         out.append("\\midrule")

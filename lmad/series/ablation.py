@@ -1,10 +1,11 @@
 """The paper's ablations (TAMA, Sec. 5): number of references, window size, tick spacing, LLMs.
 
 Each setting is one run with its own name: references and LLMs share the processed data and differ
-by run name (``<dataset>_<llm>_ref<n>``); window sizes and tick spacings need their own processed
-data, kept apart by subtask (``w<size>``, ``t<ticks>``). With ``run=True`` missing data and runs
-are made first (answers come from the cache when already paid for); otherwise existing runs are
-aggregated and missing ones are listed.
+by run name (``<dataset>_<llm>_<modality>_ref<n>``); window sizes and tick spacings need their own
+processed data, kept apart by subtask (``w<size>``, ``t<ticks>``), and use the default log name.
+A setting whose run is incomplete is marked in the table (``answered`` column and a note line).
+With ``run=True`` missing data and runs are made first (answers come from the cache when already
+paid for); otherwise existing runs are aggregated and missing ones are listed.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lmad.errors import DataError
 from lmad.report.tables import Table
 from lmad.series.evaluate import EvalOptions, evaluate_llm
 from lmad.series.evaluation_report import llm_label
+from lmad.series.runlog import safe_name
 
 log = logging.getLogger(__name__)
 ABLATIONS = {
@@ -42,7 +44,12 @@ class Setting:
 
 
 def settings(
-    ablation: str, dataset: str, llms: list[str], values: list[int] | None, references: int
+    ablation: str,
+    dataset: str,
+    llms: list[str],
+    values: list[int] | None,
+    references: int,
+    modality: str = "image",
 ) -> list[Setting]:
     if ablation not in ABLATIONS:
         raise DataError(f"unknown ablation {ablation!r}; choose from {', '.join(ABLATIONS)}")
@@ -51,11 +58,12 @@ def settings(
     for llm in llms:
         for v in values:
             if ablation in ("references", "llm"):
-                out.append(Setting(llm, v, "detection", f"{dataset}_{llm}_ref{v}", v))
+                name = f"{safe_name(dataset)}_{safe_name(llm)}_{modality}_ref{v}"
+                out.append(Setting(llm, v, "detection", name, v))
             elif ablation == "window":
-                out.append(Setting(llm, v, f"w{v}", f"{dataset}_{llm}", references, window_size=v))
+                out.append(Setting(llm, v, f"w{v}", "", references, window_size=v))
             else:
-                out.append(Setting(llm, v, f"t{v}", f"{dataset}_{llm}", references, x_ticks=v))
+                out.append(Setting(llm, v, f"t{v}", "", references, x_ticks=v))
     return out
 
 
@@ -101,7 +109,9 @@ def run_setting(
         data_dir=data_dir,
         run_name=setting.run_name,
     )
-    TamaRun(options, client).execute(show_progress=True)
+    summary = TamaRun(options, client).execute(show_progress=True)
+    if summary.incomplete:
+        log.warning("%s/%s: %s", setting.llm, setting.value, summary.incomplete)
 
 
 def ablation_table(
@@ -128,20 +138,26 @@ def ablation_table(
             "F1 DCheck_adjust",
             "AUC-PR",
             "AUC-ROC",
+            "answered",
         ],
         title=f"{dataset}: ablation of {label}",
     )
     missing = []
-    for s in settings(ablation, dataset, llms, values, references):
+    for s in settings(ablation, dataset, llms, values, references, modality):
         if run:
             run_setting(s, dataset, data_dir, modality, double_check, concurrency)
-        options = EvalOptions(dataset, [s.llm], s.subtask, data_dir, s.run_name, plots=False)
+        options = EvalOptions(
+            dataset, [s.llm], s.subtask, data_dir, s.run_name, plots=False, modality=modality
+        )
         try:
             result = evaluate_llm(options, s.llm)
         except DataError as exc:
             missing.append(f"{s.llm}/{s.value}: {exc}")
-            table.add(llm_label(s.llm), s.value, *[math.nan] * 6)
+            table.add(llm_label(s.llm), s.value, *[math.nan] * 6, "-")
             continue
+        if result["incomplete"]:
+            table.notes.append(f"{llm_label(s.llm)} / {s.value}: {result['incomplete']}")
+        counts = result["counts"]["analysis"]
         pooled = result["pooled"]
         table.add(
             llm_label(s.llm),
@@ -152,6 +168,7 @@ def ablation_table(
             pooled["DCheck_adjust"]["f1"],
             pooled["Pred"]["auc_pr"],
             pooled["Pred"]["auc_roc"],
+            f"{counts['answered']}/{counts['expected']}",
         )
     for line in missing:
         log.warning("not run yet: %s", line)

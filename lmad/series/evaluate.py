@@ -1,8 +1,15 @@
 """evaluation.py's work: run logs and labels in, Table-8-style metrics, plots and a report out.
 
 Rows per LLM: Pred (first answers), Pred_adjust (point-adjusted with PAT), DCheck (self-reflection
-answers where there are some), DCheck_adjust. Pooled rows concatenate every series (TAMA pools
-Acc/P/R/F1 over series); mean rows average the per-series values.
+answers where there are some), DCheck_adjust. Pooled rows compute P/R/F1/accuracy over the
+concatenated series (TAMA pools Acc/P/R/F1 over series) and average the other metrics over series;
+mean rows average every per-series value.
+
+Which answers count comes from :class:`~lmad.series.run_state.RunState`, the same resolution that
+``main_cli.py`` reports: an analysis conditioned on a failed or replaced reference is not used, and
+the expected work is every window and channel of the processed test data (``--data_id_list``
+narrows it). Windows without a usable answer are scored as normal and counted per stage as failed,
+blocked or never asked in ``metrics.json`` and above the table.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from lmad.metrics.range_based import range_prf
 from lmad.metrics.vus import vus
 from lmad.series.merge import VARIANTS, MergedSeries, interval_types, merge_window_answers
 from lmad.series.prepare import processed_root
-from lmad.series.runlog import read_records, run_log_path, safe_name
+from lmad.series.run_plan import EvalOptions, load_run, run_plan, variant_answers
+from lmad.series.run_state import RunState
+from lmad.series.runlog import run_log_path
+from lmad.series.windows import MAX_CONFIDENCE, c0_reachable, max_point_coverage
 
 log = logging.getLogger(__name__)
 METRICS = (
@@ -47,20 +57,6 @@ METRICS = (
 
 
 @dataclass
-class EvalOptions:
-    dataset: str
-    llms: list[str]
-    subtask: str = "detection"
-    data_dir: str | Path = "data"
-    run_name: str = ""
-    c0: float = 9.0
-    normalised_threshold: float | None = None
-    pat: float = 0.0
-    vus_buffer: int | None = None
-    plots: bool = True
-
-
-@dataclass
 class SeriesEval:
     series: str
     labels: np.ndarray
@@ -69,24 +65,6 @@ class SeriesEval:
     merged: dict[str, MergedSeries]
     metrics: dict[str, dict[str, float]]
     type_pairs: dict[str, tuple[list[str], list[str]]] | None = None
-
-
-def load_run(options: EvalOptions, llm: str) -> tuple[Path, dict[str, list[dict]]]:
-    """Records of a run log grouped by series; a missing log names the command that makes it."""
-    root = processed_root(options.data_dir, options.dataset, options.subtask)
-    dataset = root.name.split("-")[0] if options.subtask != "detection" else root.name
-    path = run_log_path(options.data_dir, options.subtask, dataset, llm, options.run_name)
-    records = read_records(path)
-    if not records:
-        raise DataError(
-            f"no run log {path}; run first: python main_cli.py --dataset {options.dataset} "
-            f"--LLM {llm}"
-            + (f" --subtask {options.subtask}" if options.subtask != "detection" else "")
-        )
-    grouped: dict[str, list[dict]] = {}
-    for record in records:
-        grouped.setdefault(str(record["series"]), []).append(record)
-    return path, grouped
 
 
 def threshold_of(options: EvalOptions) -> float:
@@ -99,7 +77,7 @@ def series_metrics(labels, merged: MergedSeries, options: EvalOptions, buffer: i
     preds = merged.predictions(options.c0, options.normalised_threshold)
     adjusted = point_adjust(labels, preds, options.pat)
     has_anomaly = bool(labels.any())
-    shared = {"failed_windows": merged.failed_windows}
+    shared = {"unanswered_windows": merged.unanswered}
     if has_anomaly:
         aff = affiliation_prf(labels, preds)
         volume = vus(labels, merged.normalised, max_buffer=buffer)
@@ -131,36 +109,25 @@ def series_metrics(labels, merged: MergedSeries, options: EvalOptions, buffer: i
     return out
 
 
-def evaluate_series(series: str, records: list[dict], options: EvalOptions) -> SeriesEval:
-    root = processed_root(options.data_dir, options.dataset, options.subtask)
-    folder = root / series / "test"
+def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptions) -> SeriesEval:
+    folder = processed_root(options.data_dir, options.dataset, options.subtask) / series / "test"
     try:
-        import json
-
-        meta = json.loads((folder / "meta.json").read_text())
         labels = np.load(folder / "series_labels.npy").astype(np.int8)
         values = np.load(folder / "series.npy")
     except (OSError, ValueError):
         raise DataError(
             f"no processed test data in {folder} for the run's series {series}"
         ) from None
-    for record in records:
-        if (record.get("window_size"), record.get("stride")) not in (
-            (None, None),
-            (meta["window_size"], meta["stride"]),
-        ):
-            raise DataError(
-                f"run log of series {series} used windows {record['window_size']}/"
-                f"{record['stride']}, but {folder} has {meta['window_size']}/{meta['stride']}; "
-                "evaluate with the --subtask the run used, or rerun make_dataset.py"
-            )
     types = np.load(folder / "types.npy") if (folder / "types.npy").exists() else None
     buffer = options.vus_buffer or max(1, meta["window_size"] // 6)
+    expected = sum(1 for s, _, _ in state.plan.windows if s == series)
     merged, metrics, pairs = {}, {}, {}
     for variant in VARIANTS:
+        answers = variant_answers(state, series, variant)
         merged[variant] = merge_window_answers(
-            records, meta["starts"], meta["window_size"], meta["length"], variant
+            answers, meta["starts"], meta["window_size"], meta["length"]
         )
+        merged[variant].unanswered = expected - len(answers)
         for suffix, values_ in series_metrics(labels, merged[variant], options, buffer).items():
             metrics[variant + suffix] = values_
         if types is not None:
@@ -171,7 +138,31 @@ def evaluate_series(series: str, records: list[dict], options: EvalOptions) -> S
             metrics[variant]["type_accuracy"] = metrics[variant + "_adjust"]["type_accuracy"] = (
                 accuracy
             )
+    warn_unreachable_c0(series, merged["Pred"], meta, options)
     return SeriesEval(series, labels, values, types, merged, metrics, pairs or None)
+
+
+def warn_unreachable_c0(
+    series: str, merged: MergedSeries, meta: dict, options: EvalOptions
+) -> None:
+    """Say so when no point can reach c0: confidences are at most 4 per covering window.
+
+    Coverage is counted as make_dataset counts it (:func:`~lmad.series.windows.max_point_coverage`:
+    the regular windows; a trailing window that overlaps more does not lift the rest of the series).
+    """
+    if options.normalised_threshold is not None:
+        return
+    size, stride = meta["window_size"], meta["stride"]
+    cover = max_point_coverage(meta["length"], size, stride)
+    if c0_reachable(cover, options.c0):
+        return
+    log.warning(
+        "series %s: at most %d windows cover a point (window %d, stride %d), so the summed "
+        "confidence reaches at most %d < c0 = %g and no point can be flagged; evaluate with "
+        "--normalised_threshold 0.5 (or --c0 %d), or make the windows again with --stride %d",
+        series, cover, size, stride, MAX_CONFIDENCE * cover, options.c0,
+        MAX_CONFIDENCE * cover, max(1, size // 3),
+    )  # fmt: skip
 
 
 def confusion(evals: list[SeriesEval]) -> dict[str, dict[str, Any]]:
@@ -229,48 +220,86 @@ def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
     for key in keys:
         values = [r[key] for r in rows if not (isinstance(r[key], float) and math.isnan(r[key]))]
         out[key] = float(np.mean(values)) if values else math.nan
-    out["failed_windows"] = int(sum(r.get("failed_windows", 0) for r in rows))
+    out["unanswered_windows"] = int(sum(r.get("unanswered_windows", 0) for r in rows))
     return out
 
 
 def results_folder(options: EvalOptions, llm: str) -> Path:
-    stem = options.run_name or f"{options.dataset}_{llm}"
-    return Path(options.data_dir) / "results" / safe_name(options.subtask) / safe_name(stem)
+    """``<data_dir>/results/<subtask>/<log stem>``: one folder per run log."""
+    root = processed_root(options.data_dir, options.dataset, options.subtask)
+    dataset = root.name.split("-")[0] if options.subtask != "detection" else root.name
+    log = run_log_path(
+        options.data_dir, options.subtask, dataset, llm, options.run_name, options.modality
+    )
+    return Path(options.data_dir) / "results" / options.subtask / log.stem
 
 
 def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
-    """Metrics of one LLM's run: per series, mean over series and pooled; written to metrics.json."""
-    path, grouped = load_run(options, llm)
-    evals = [
-        evaluate_series(series, records, options) for series, records in sorted(grouped.items())
-    ]
-    usage = [r.get("usage", {}) for records in grouped.values() for r in records]
+    """Metrics of one LLM's run: per series, mean over series and pooled (nothing written).
+
+    A log without a single answered analysis is refused: its table would only show the rate of
+    anomalies. An incomplete run is evaluated and marked (``complete``, ``incomplete``, ``counts``).
+    """
+    path, records = load_run(options, llm)
+    plan, metas = run_plan(options, path, records)
+    state = RunState.resolve(records, plan)
+    counts = state.counts()
+    if counts["analysis"].answered == 0:
+        c = counts["analysis"]
+        raise DataError(
+            f"no successful analysis answer in {path} ({c.failed} failed, {c.blocked} blocked by "
+            f"a failed reference, {c.missing} never asked): there is nothing to score; see the "
+            "'error' field of its records and run main_cli.py again"
+        )
+    incomplete = state.incomplete_line()
+    if incomplete:
+        log.warning("%s: %s", llm, incomplete)
+    series_ids = sorted({s for s, _, _ in plan.windows})
+    evals = [evaluate_series(series, state, metas[series], options) for series in series_ids]
     result = {
         "dataset": options.dataset,
         "llm": llm,
         "run_log": str(path),
+        "modality": options.modality,
         "c0": options.c0,
         "normalised_threshold": options.normalised_threshold,
         "pat": options.pat,
+        "complete": incomplete is None,
+        "incomplete": incomplete,
+        "counts": {stage: c.as_dict() for stage, c in counts.items()},
+        "not_answered": state.problems()[:1000],
         "pooled": pooled_metrics(evals, options),
         "mean": {row: mean_metrics([e.metrics[row] for e in evals]) for row in evals[0].metrics},
         "series": {e.series: e.metrics for e in evals},
         "type_confusion": confusion(evals),
-        "usage": {
-            "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage),
-            "completion_tokens": sum(u.get("completion_tokens", 0) for u in usage),
-            "cost_usd": round(sum(u.get("cost_usd", 0.0) for u in usage), 6),
-        },
+        "usage": usage_of(records),
     }
-    folder = results_folder(options, llm)
-    atomic_write_json(folder / "metrics.json", _jsonable(result))
     result["_evals"] = evals
     return result
+
+
+def write_metrics(options: EvalOptions, result: dict[str, Any]) -> Path:
+    """``metrics.json`` of one evaluation (everything but the in-memory series)."""
+    folder = results_folder(options, result["llm"])
+    data = {k: v for k, v in result.items() if not k.startswith("_")}
+    return atomic_write_json(folder / "metrics.json", _jsonable(data))
+
+
+def usage_of(records: list[dict]) -> dict[str, float]:
+    """Tokens and dollars of every request in the log (failed ones cost too)."""
+    usage = [r.get("usage") or {} for r in records]
+    return {
+        "prompt_tokens": sum(u.get("prompt_tokens", 0) for u in usage),
+        "completion_tokens": sum(u.get("completion_tokens", 0) for u in usage),
+        "cost_usd": round(sum(u.get("cost_usd", 0.0) for u in usage), 6),
+    }
 
 
 def _jsonable(obj: Any) -> Any:
     if isinstance(obj, dict):
         return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_jsonable(v) for v in obj]
     if isinstance(obj, float) and math.isnan(obj):
         return None
     if isinstance(obj, (np.floating, np.integer)):

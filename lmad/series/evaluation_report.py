@@ -8,7 +8,13 @@ from typing import Any
 from lmad.report.html import ReportSection, write_report
 from lmad.report.plots import plot_series
 from lmad.report.tables import Table
-from lmad.series.evaluate import EvalOptions, SeriesEval, results_folder, threshold_of
+from lmad.series.evaluate import (
+    EvalOptions,
+    SeriesEval,
+    results_folder,
+    threshold_of,
+    write_metrics,
+)
 from lmad.series.merge import interval_types
 
 COLUMNS = {
@@ -32,15 +38,37 @@ def llm_label(llm: str) -> str:
 
 
 def summary_table(results: list[dict[str, Any]], dataset: str) -> Table:
-    """Rows (LLM, variant) of pooled metrics over all series, as in TAMA's Table 8."""
+    """Rows (LLM, variant) of pooled metrics over all series, as in TAMA's Table 8.
+
+    ``answered`` is answered/expected analysis windows; an incomplete run gets a note line above.
+    """
     typed = any("type_accuracy" in r["pooled"]["Pred"] for r in results)
-    columns = ["LLM", "variant", *COLUMNS.values(), "failed"] + (["type-acc"] if typed else [])
-    table = Table(columns, title=f"{dataset}: pooled over series")
+    columns = ["LLM", "variant", *COLUMNS.values(), "answered"] + (["type-acc"] if typed else [])
+    notes = [
+        r["incomplete"] if len(results) == 1 else f"{llm_label(r['llm'])}: {r['incomplete']}"
+        for r in results
+        if r.get("incomplete")
+    ]
+    table = Table(columns, title=f"{dataset}: pooled over series", notes=notes)
     for result in results:
+        c = result["counts"]["analysis"]
         for row in ROWS:
             m = result["pooled"][row]
-            cells = [llm_label(result["llm"]), row, *(m[k] for k in COLUMNS), m["failed_windows"]]
+            cells = [llm_label(result["llm"]), row, *(m[k] for k in COLUMNS)]
+            cells.append(f"{c['answered']}/{c['expected']}")
             table.add(*cells, *([m.get("type_accuracy", float("nan"))] if typed else []))
+    return table
+
+
+def status_table(results: list[dict[str, Any]], dataset: str) -> Table:
+    """Per LLM and stage: answers expected, answered, failed, blocked, never asked."""
+    table = Table(
+        ["LLM", "stage", "expected", "answered", "failed", "blocked", "missing"],
+        title=f"{dataset}: answers per stage",
+    )
+    for result in results:
+        for stage, c in result["counts"].items():
+            table.add(llm_label(result["llm"]), stage, *(c[k] for k in list(c)))
     return table
 
 
@@ -74,8 +102,11 @@ def intervals_table(evaluation: SeriesEval, variant: str = "DCheck") -> Table:
 def write_outputs(options: EvalOptions, result: dict[str, Any]) -> Path:
     """Tables, plots and report.html of one LLM's evaluation; returns the folder."""
     folder = results_folder(options, result["llm"])
+    write_metrics(options, result)
     summary = summary_table([result], options.dataset)
     summary.write(folder, "table")
+    status = status_table([result], options.dataset)
+    status.write(folder, "status")
     series_table(result).write(folder, "per_series")
     for variant, conf in result.get("type_confusion", {}).items():
         confusion_table(conf, variant).write(folder, f"confusion_{variant}")
@@ -97,7 +128,12 @@ def write_outputs(options: EvalOptions, result: dict[str, Any]) -> Path:
             )
             (folder / "plots").mkdir(parents=True, exist_ok=True)
             (folder / "plots" / f"{evaluation.series}.png").write_bytes(png)
-        notes = [f"{merged.failed_windows} window(s) failed"] if merged.failed_windows else []
+        notes = []
+        if merged.unanswered:
+            notes.append(
+                f"{merged.unanswered} window(s) without a usable answer (failed, blocked or never "
+                "asked) are scored as normal"
+            )
         sections.append(
             ReportSection(f"Series {evaluation.series}", png, intervals_table(evaluation), notes)
         )
@@ -110,6 +146,7 @@ def write_outputs(options: EvalOptions, result: dict[str, Any]) -> Path:
         f"${usage['cost_usd']:.4f} (cached answers cost nothing again).",
         "Intervals below are the self-reflection (DCheck) answers, in series coordinates.",
     ]
+    sections.insert(0, ReportSection("Answers per stage", None, status, []))
     write_report(
         folder / "report.html", f"TAMA evaluation: {options.dataset}", intro, summary, sections
     )

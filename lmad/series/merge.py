@@ -39,7 +39,8 @@ class MergedSeries:
     scores: np.ndarray
     coverage: np.ndarray
     intervals: list[PredictedInterval] = field(default_factory=list)
-    failed_windows: int = 0
+    unanswered: int = 0
+    """(window, channel) pairs without a usable answer (failed, blocked, never asked): scored 0."""
 
     @property
     def normalised(self) -> np.ndarray:
@@ -53,37 +54,18 @@ class MergedSeries:
         return (self.scores >= c0).astype(np.int8)
 
 
-def window_answers(records: list[dict], variant: str) -> dict[tuple[int, int], dict | None]:
-    """The answer used for each (window, channel): analysis, or reflection in the DCheck variant.
-
-    A failed window maps to None. Later records of the same key win (a rerun retried it).
-    """
-    analysis: dict[tuple[int, int], dict | None] = {}
-    reflection: dict[tuple[int, int], dict] = {}
-    for record in records:
-        key = (record["window"], record["channel"])
-        if record["stage"] == "analysis":
-            if record.get("error") is None or key not in analysis or analysis[key] is None:
-                analysis[key] = record["answer"] if record.get("error") is None else None
-        elif record["stage"] == "reflection" and record.get("error") is None:
-            reflection[key] = record["answer"]
-    if variant == "DCheck":
-        return {k: reflection.get(k, v) if v is not None else None for k, v in analysis.items()}
-    return analysis
-
-
 def merge_window_answers(
-    records: list[dict], starts: list[int], window_size: int, length: int, variant: str = "Pred"
+    answers: dict[tuple[int, int], dict], starts: list[int], window_size: int, length: int
 ) -> MergedSeries:
-    """Point scores of one series from its run-log records (all channels of it)."""
+    """Point scores of one series from its answered windows: ``{(window, channel): answer}``.
+
+    Windows without an answer add nothing; the caller counts them in ``unanswered``.
+    """
     coverage = point_coverage(length, np.asarray(starts), window_size)
-    channels = sorted({r["channel"] for r in records if r["stage"] == "analysis"} or {0})
-    per_channel = np.zeros((max(channels) + 1, length), dtype=np.float64)
+    channels = max((c for _, c in answers), default=0) + 1
+    per_channel = np.zeros((channels, length), dtype=np.float64)
     merged = MergedSeries(np.zeros(length), coverage)
-    for (window, channel), answer in sorted(window_answers(records, variant).items()):
-        if answer is None:
-            merged.failed_windows += 1
-            continue
+    for (window, channel), answer in sorted(answers.items()):
         offset = starts[window]
         for a in answer["anomalies"]:
             start = max(0, offset + int(a["start"]))

@@ -51,6 +51,12 @@ def load_split(
     except (OSError, ValueError):
         raise DataError(f"no processed {mode} windows in {folder}; run first: {hint}") from None
     split = ProcessedSplit(folder, meta, windows, labels)
+    expected = (len(meta.get("starts", [])), meta.get("window_size"))
+    if windows.ndim != 3 or windows.shape[:2] != expected or labels.shape != windows.shape[:2]:
+        raise DataError(
+            f"{folder}: windows.npy {windows.shape} and labels.npy {labels.shape} do not match "
+            f"meta.json ({expected[0]} windows of {expected[1]} points); run again: {hint}"
+        )
     if not split.has(modality):
         raise DataError(f"no {modality} files for {mode} windows in {folder}; run first: {hint}")
     return split
@@ -65,6 +71,11 @@ def processed_series_ids(root: Path, dataset: str, modality: str, subtask: str) 
     return ids
 
 
+def normal_windows(split: ProcessedSplit) -> list[int]:
+    """Windows of ``split`` without a labelled anomaly point."""
+    return [int(w) for w in range(len(split.windows)) if split.labels[w].sum() == 0]
+
+
 def choose_references(
     train: ProcessedSplit, n: int, seed: int, series: str, channel: int
 ) -> list[int]:
@@ -74,7 +85,7 @@ def choose_references(
     """
     if n <= 0:
         return []
-    normal = [w for w in range(len(train.windows)) if train.labels[w].sum() == 0]
+    normal = normal_windows(train)
     if not normal:
         raise DataError(f"series {series}: the train split has no anomaly-free window to show")
     stream = zlib.crc32(f"{seed}/{series}/{channel}".encode())

@@ -29,14 +29,17 @@ def test_synthetic_classification_text_flow(tmp_path, script):
     result = script("main_cli_text.py", *common, "--LLM", "offline", "--normal_reference", "2")
     assert result.returncode == 0, result.stderr
     assert "not an LLM" in result.stderr
-    log = tmp_path / "data" / "runs" / "classification" / "synthetic_offline.jsonl"
+    log = tmp_path / "data" / "runs" / "classification" / "synthetic_offline_text.jsonl"
     records = [json.loads(line) for line in log.read_text().splitlines()]
     assert {r["modality"] for r in records} == {"text"}
     assert sum(r["stage"] == "analysis" for r in records) == 5 * 13  # starts 0, 200, ..., 2400
-    result = script("evaluation.py", *common, "--LLM", "offline", "--normalised_threshold", "0.5")
+    result = script(
+        "evaluation.py", *common, "--LLM", "offline", "--modality", "text",
+        "--normalised_threshold", "0.5",
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "type-acc" in result.stdout and "offline (non-LLM baseline)" in result.stdout
-    folder = tmp_path / "data" / "results" / "classification" / "synthetic_offline"
+    folder = tmp_path / "data" / "results" / "classification" / "synthetic_offline_text"
     metrics = json.loads((folder / "metrics.json").read_text())
     conf = metrics["type_confusion"]["DCheck"]
     matrix = np.array(conf["matrix"])
@@ -67,9 +70,10 @@ def test_ablation_runs_and_aggregates(tmp_path, script):
         csv.reader((data_dir / "results/ablation/references_CSV.csv").read_text().splitlines())
     )
     assert [row[1] for row in table[1:]] == ["0", "2"]
-    assert all(0.0 <= float(v) <= 1.0 for row in table[1:] for v in row[2:] if v)
+    assert all(0.0 <= float(v) <= 1.0 for row in table[1:] for v in row[2:-1] if v)
+    assert [row[-1] for row in table[1:]] == ["7/7", "7/7"]  # answered / expected windows
     for n in (0, 2):
-        log = data_dir / "runs" / "detection" / f"CSV_offline_ref{n}.jsonl"
+        log = data_dir / "runs" / "detection" / f"CSV_offline_text_ref{n}.jsonl"
         assert {json.loads(line)["references"] for line in log.read_text().splitlines()} == {n}
     result = script(
         "ablation_eval.py",

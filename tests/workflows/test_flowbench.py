@@ -323,15 +323,24 @@ def test_cli_bad_input_is_one_error_line(runs, tmp_path, script):
     assert_user_error(script(run, "--raw", str(tmp_path / "missing.zip")), "no such file")
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"x": []}))
-    result = script(run, "--raw", str(runs), "--dag", str(other), "--data_dir", str(tmp_path))
+    result = script(
+        run, "--raw", str(runs), "--name", "demo", "--dag", str(other), "--data_dir", str(tmp_path)
+    )
     assert_user_error(result, "does not match the jobs")
-    result = script(run, "--raw", str(runs), "--split", "0.5,0.5", "--data_dir", str(tmp_path))
+    result = script(
+        run, "--raw", str(runs), "--name", "demo", "--split", "0.5,0.5", "--data_dir", str(tmp_path)
+    )
     assert_user_error(result, "split")
-    result = script(run, "--raw", str(runs), "--features", "nope", "--data_dir", str(tmp_path))
+    result = script(
+        run, "--raw", str(runs), "--name", "demo", "--features", "nope", "--data_dir", str(tmp_path)
+    )
     assert_user_error(result, "unknown features")
     rows = {job: job_row(job, 0.0) for job in ORDER}
     write_run(runs, "demo-run0009", rows, drop=("anomaly_type",))
-    assert_user_error(script(run, "--raw", str(runs), "--data_dir", str(tmp_path)), "anomaly_type")
+    assert_user_error(
+        script(run, "--raw", str(runs), "--name", "demo", "--data_dir", str(tmp_path)),
+        "anomaly_type",
+    )
     empty = tmp_path / "empty.zip"
     with zipfile.ZipFile(empty, "w") as z:
         z.writestr("notes.txt", "")
