@@ -61,6 +61,12 @@ CASES = [
     ("main_cli.py", [*RUN, "--run_name", "../../x"], {"models.yaml": MODEL}, 2, "--run_name"),
     ("main_cli.py", [*RUN, "--subtask", "../x"], {"models.yaml": MODEL}, 2, "--subtask"),
     ("main_cli.py", [*RUN, "--data_id_list", "[../toy]"], {"models.yaml": MODEL}, 2, "series id"),
+    ("main_cli_text.py", [*RUN, "--limit", "0"], {"models.yaml": MODEL}, 2, "--limit"),
+    ("main_cli_text.py", RUN, {"models.yaml": MODEL}, 2, "no text files"),
+    ("make_dataset.py", ["--window_size", "300", "--stride", "400", "--data_dir", "data"], {}, 2,
+     "--stride 400 is larger than the window size 300"),
+    ("make_dataset.py", ["--train_fraction", "1.5", "--data_dir", "data"], {}, 2,
+     "--train_fraction"),
     # main_cli.py: models.yaml and api_keys.yaml
     ("main_cli.py", RUN, {"models.yaml": MODEL + "  price_per_million: cheap\n"}, 2,
      "price_per_million: expected a mapping"),

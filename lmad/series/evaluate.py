@@ -251,10 +251,16 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
             f"a failed reference, {c.missing} never asked): there is nothing to score; see the "
             "'error' field of its records and run main_cli.py again"
         )
+    series_ids = sorted({s for s, _, _ in plan.windows})
     incomplete = state.incomplete_line()
+    not_run = sorted(set(series_ids) - {str(r["series"]) for r in records})
+    if incomplete and not_run:
+        incomplete += (
+            f" ({len(not_run)} of {len(series_ids)} series not run at all, e.g. {not_run[0]}: "
+            "they are scored as normal; evaluate the series you ran with --data_id_list)"
+        )
     if incomplete:
         log.warning("%s: %s", llm, incomplete)
-    series_ids = sorted({s for s, _, _ in plan.windows})
     evals = [evaluate_series(series, state, metas[series], options) for series in series_ids]
     result = {
         "dataset": options.dataset,

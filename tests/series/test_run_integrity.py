@@ -363,3 +363,28 @@ def test_limit_leaves_windows_never_asked_and_says_so(toy):
     )
     assert evaluation.returncode == 0, evaluation.stderr
     assert "5 windows never asked" in evaluation.stdout
+
+
+def test_series_never_run_are_named_in_the_incomplete_line(toy):
+    (toy.data_dir / "CSV" / "other.csv").write_text((toy.data_dir / "CSV" / "toy.csv").read_text())
+    for mode in ("train", "test"):
+        prepare_dataset(
+            PrepareOptions(
+                dataset="CSV", ids=["other"], mode=mode, window_size=60, stride=20,
+                data_dir=toy.data_dir, workers=1,
+            )
+        )  # fmt: skip
+    ran = run(toy.tmp_path, toy.data_dir, toy.models, "--data_id_list", "[toy]")
+    assert ran.returncode == 0, ran.stderr
+    evaluation = run(
+        toy.tmp_path, toy.data_dir, toy.models, "--plots", "False", script="evaluation.py"
+    )
+    assert evaluation.returncode == 0, evaluation.stderr
+    line = next(text for text in evaluation.stdout.splitlines() if text.startswith("incomplete:"))
+    assert "7 windows never asked" in line and "1 reference never asked" in line
+    assert "(1 of 2 series not run at all, e.g. other" in line
+    subset = run(
+        toy.tmp_path, toy.data_dir, toy.models, "--plots", "False", "--data_id_list", "[toy]",
+        script="evaluation.py",
+    )  # fmt: skip
+    assert subset.returncode == 0 and "incomplete" not in subset.stdout
