@@ -166,15 +166,25 @@ def threshold_sweep_auc(
     - ``auc_roc``: the trapezoid area under tpr over fpr with the end points (0, 0) before and
       (1, 1) after the sweep.
 
-    Unlike :func:`auc_pr` (step-wise average precision), the PR area here interpolates linearly,
-    as the original evaluation does. Both values are NaN when the labels hold a single class.
+    - ``average_precision``: the step-wise area Σ_n (R_n − R_{n−1}) · P_n over the same sweep
+      (thresholds from high to low, R_0 = 0), the definition of scikit-learn's
+      ``average_precision_score`` and TSB-AD's AUC-PR; without adjustment and with the default
+      grid it equals :func:`auc_pr`. lmad's tables use it: the trapezoid is optimistic (a score
+      that flags nothing gets (1 + prevalence) / 2 instead of the prevalence).
+
+    Unlike :func:`auc_pr` (step-wise average precision), ``auc_pr`` here interpolates linearly, as
+    TAMA's paper does. Every value is NaN when the labels hold a single class.
     """
     y, s = labels_and_scores(labels, point_scores)
     if _single_class(y):
-        return {"auc_pr": math.nan, "auc_roc": math.nan}
+        return {"auc_pr": math.nan, "auc_roc": math.nan, "average_precision": math.nan}
     curves = threshold_sweep_curves(y, s, thresholds, adjust_pat)
     recall = np.concatenate(([0.0], curves["recall"]))
     precision = np.concatenate(([1.0], curves["precision"]))
     fpr = np.concatenate(([0.0], curves["fpr"], [1.0]))
     tpr = np.concatenate(([0.0], curves["tpr"], [1.0]))
-    return {"auc_pr": _trapezoid(recall, precision), "auc_roc": _trapezoid(fpr, tpr)}
+    return {
+        "auc_pr": _trapezoid(recall, precision),
+        "auc_roc": _trapezoid(fpr, tpr),
+        "average_precision": float(np.sum(np.diff(recall) * precision[1:])),
+    }

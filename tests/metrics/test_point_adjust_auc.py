@@ -251,9 +251,14 @@ def test_threshold_sweep_custom_thresholds():
     result = threshold_sweep_auc(SWEEP_LABELS, SWEEP_SCORES, thresholds=[2.5])
     assert result["auc_pr"] == pytest.approx(1 / 3)
     assert result["auc_roc"] == pytest.approx(2 / 3)
+    assert result["average_precision"] == pytest.approx(1 / 3)  # (1/3 - 0) * 1
     # a threshold above every score predicts nothing: (recall 0, precision 1); ROC the diagonal
     result = threshold_sweep_auc(SWEEP_LABELS, SWEEP_SCORES, thresholds=[5])
-    assert result == {"auc_pr": pytest.approx(0.0), "auc_roc": pytest.approx(0.5)}
+    assert result == {
+        "auc_pr": pytest.approx(0.0),
+        "auc_roc": pytest.approx(0.5),
+        "average_precision": pytest.approx(0.0),
+    }
 
 
 def test_threshold_sweep_adjusted_curves_equal_brute_force():
@@ -271,3 +276,25 @@ def test_threshold_sweep_adjusted_curves_equal_brute_force():
             assert precision == pytest.approx(m["precision"])
             assert recall == pytest.approx(m["recall"])
             assert fpr == pytest.approx(m["fp"] / (m["fp"] + m["tn"]))
+
+
+def test_sweep_average_precision_is_sklearn_ap_and_not_optimistic():
+    """The step-wise area over the sweep equals sklearn's AP; a score that flags nothing gets the
+    prevalence, where the trapezoid gives (1 + prevalence) / 2."""
+    import json
+    from pathlib import Path
+
+    from sklearn.metrics import average_precision_score
+
+    cases = json.loads(
+        (Path(__file__).resolve().parents[1] / "fixtures" / "metric_cases.json").read_text()
+    )
+    for case in cases:
+        if len(set(case["labels"])) < 2:
+            continue
+        ours = threshold_sweep_auc(case["labels"], case["scores"])["average_precision"]
+        assert ours == pytest.approx(average_precision_score(case["labels"], case["scores"]))
+    labels = [0] * 9 + [1] * 3
+    flat = threshold_sweep_auc(labels, [0.0] * 12)
+    assert flat["average_precision"] == pytest.approx(0.25)
+    assert flat["auc_pr"] == pytest.approx((1 + 0.25) / 2)
