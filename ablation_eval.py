@@ -21,12 +21,19 @@ from lmad.cli import ArgumentParser, non_negative_int, positive_int, run_main, s
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
-    p.add_argument("--ablation", required=True, choices=["references", "window", "ticks", "llm"])
-    p.add_argument("--dataset", default="UCR")
+    p.add_argument(
+        "--ablation",
+        required=True,
+        choices=["references", "window", "ticks", "llm"],
+        help="what to vary: references 0-4, window size, x tick spacing, or LLMs",
+    )
+    p.add_argument("--dataset", default="UCR", help="dataset name (UCR)")
     p.add_argument("--LLM", nargs="+", default=["GPT-4o"], help="one or more model names")
     p.add_argument("--values", default="", help="comma-separated settings (default: the paper's)")
     p.add_argument("--run", action="store_true", help="make missing data and runs first")
-    p.add_argument("--modality", default="image", choices=["image", "text"])
+    p.add_argument(
+        "--modality", default="image", choices=["image", "text"], help="windows as (image)"
+    )
     p.add_argument(
         "--normal_reference",
         type=non_negative_int,
@@ -35,7 +42,13 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument("--double_check", type=str2bool, default=True, help="self-reflection (True)")
     p.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight (4)")
-    p.add_argument("--data_dir", default="data")
+    p.add_argument("--data_dir", default="data", help="root of data, runs and results (data)")
+    p.add_argument(
+        "--protocol",
+        default="lmad",
+        choices=["lmad", "tama", "tsb-ad"],
+        help="metric definitions and pooling, as in evaluation.py (lmad)",
+    )
     return p
 
 
@@ -64,6 +77,7 @@ def main(argv=None) -> int:
         args.normal_reference,
         args.double_check,
         args.concurrency,
+        args.protocol,
     )
     table.write(Path(args.data_dir) / "results" / "ablation", f"{args.ablation}_{args.dataset}")
     print(table.markdown())

@@ -80,7 +80,26 @@ def build_parser() -> ArgumentParser:
         help="point adjustment: a segment counts when > PAT of it is flagged (0: classic)",
     )
     p.add_argument(
-        "--vus_buffer", type=positive_int, default=None, help="VUS max buffer (window/6)"
+        "--vus_buffer",
+        type=positive_int,
+        default=None,
+        help="VUS max buffer (lmad: window/6; tsb-ad: TSB-AD's period estimate)",
+    )
+    p.add_argument(
+        "--protocol",
+        default="lmad",
+        choices=["lmad", "tama", "tsb-ad"],
+        help="metric definitions and pooling (README, 'Evaluation protocols'):\n"
+        "lmad (default): lmad's own, with average precision (AP)\n"
+        "tama: what TAMA's evaluation code prints (Table 8)\n"
+        "tsb-ad: the columns of TSB-AD 1.5's get_metrics",
+    )
+    p.add_argument(
+        "--tsbad_predictions",
+        default="best",
+        choices=["best", "c0"],
+        help="tsb-ad F1 columns: best (TSB-AD's own thresholds, its default) or c0 (the\n"
+        "predictions of --c0 / --normalised_threshold)",
     )
     p.add_argument(
         "--plots", type=str2bool, default=True, help="write plots and report (True/False)"
@@ -106,6 +125,8 @@ def main(argv=None) -> int:
         plots=args.plots,
         modality=args.modality,
         ids=parse_id_list(args.data_id_list),
+        protocol=args.protocol,
+        tsbad_predictions=args.tsbad_predictions,
     )
     results = [evaluate_llm(options, llm) for llm in args.LLM]  # all checked before writing
     for result in results:

@@ -19,6 +19,7 @@ from lmad.errors import DataError
 from lmad.report.tables import Table
 from lmad.series.evaluate import EvalOptions, evaluate_llm
 from lmad.series.evaluation_report import llm_label
+from lmad.series.protocols import get_protocol
 from lmad.series.runlog import safe_name
 
 log = logging.getLogger(__name__)
@@ -125,35 +126,32 @@ def ablation_table(
     references: int = 3,
     double_check: bool = True,
     concurrency: int = 4,
+    protocol: str = "lmad",
 ) -> Table:
-    """One table: a row per (LLM, setting) with F1 of the four variants and the AUCs."""
+    """One table: a row per (LLM, setting) with the protocol's F1 of each row and its two areas
+    (precision-recall and ROC) of the Pred row, pooled as the protocol pools."""
     label = ABLATIONS.get(ablation, (ablation,))[0]
+    spec = get_protocol(protocol)
+    f1_key, pr_key, roc_key = spec.headline
+    area_names = [spec.columns[pr_key], spec.columns[roc_key]]
     table = Table(
-        [
-            "LLM",
-            label,
-            "F1 Pred",
-            "F1 Pred_adjust",
-            "F1 DCheck",
-            "F1 DCheck_adjust",
-            "AUC-PR",
-            "AUC-ROC",
-            "answered",
-        ],
-        title=f"{dataset}: ablation of {label}",
-    )
+        ["LLM", label, *(f"{spec.columns[f1_key]} {row}" for row in spec.rows), *area_names,
+         "answered"],
+        title=f"{dataset}: ablation of {label} ({spec.name} protocol, {spec.pooling})",
+    )  # fmt: skip
     missing = []
     for s in settings(ablation, dataset, llms, values, references, modality):
         if run:
             run_setting(s, dataset, data_dir, modality, double_check, concurrency)
         options = EvalOptions(
-            dataset, [s.llm], s.subtask, data_dir, s.run_name, plots=False, modality=modality
-        )
+            dataset, [s.llm], s.subtask, data_dir, s.run_name, plots=False, modality=modality,
+            protocol=protocol,
+        )  # fmt: skip
         try:
             result = evaluate_llm(options, s.llm)
         except DataError as exc:
             missing.append(f"{s.llm}/{s.value}: {exc}")
-            table.add(llm_label(s.llm), s.value, *[math.nan] * 6, "-")
+            table.add(llm_label(s.llm), s.value, *[math.nan] * (len(spec.rows) + 2), "-")
             continue
         if result["incomplete"]:
             table.notes.append(f"{llm_label(s.llm)} / {s.value}: {result['incomplete']}")
@@ -162,12 +160,9 @@ def ablation_table(
         table.add(
             llm_label(s.llm),
             s.value,
-            pooled["Pred"]["f1"],
-            pooled["Pred_adjust"]["f1"],
-            pooled["DCheck"]["f1"],
-            pooled["DCheck_adjust"]["f1"],
-            pooled["Pred"]["auc_pr"],
-            pooled["Pred"]["auc_roc"],
+            *(pooled[row][f1_key] for row in spec.rows),
+            pooled["Pred"][pr_key],
+            pooled["Pred"][roc_key],
             f"{counts['answered']}/{counts['expected']}",
         )
     for line in missing:

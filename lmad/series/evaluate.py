@@ -24,36 +24,16 @@ import numpy as np
 
 from lmad.errors import DataError
 from lmad.io import atomic_write_json
-from lmad.metrics.adjust import point_adjust
-from lmad.metrics.affiliation import affiliation_prf
-from lmad.metrics.auc import threshold_sweep_auc
 from lmad.metrics.classification import segment_types, type_accuracy, type_confusion
-from lmad.metrics.event import event_prf
-from lmad.metrics.point import point_prf
-from lmad.metrics.range_based import range_prf
-from lmad.metrics.vus import vus
 from lmad.series.merge import VARIANTS, MergedSeries, interval_types, merge_window_answers
 from lmad.series.prepare import processed_root
+from lmad.series.protocols import get_protocol, mean_metrics
 from lmad.series.run_plan import EvalOptions, load_run, run_plan, variant_answers
 from lmad.series.run_state import RunState
 from lmad.series.runlog import run_log_path
 from lmad.series.windows import MAX_CONFIDENCE, c0_reachable, max_point_coverage
 
 log = logging.getLogger(__name__)
-METRICS = (
-    "precision",
-    "recall",
-    "f1",
-    "auc_pr",
-    "auc_roc",
-    "aff_precision",
-    "aff_recall",
-    "aff_f1",
-    "vus_pr",
-    "vus_roc",
-    "range_f1",
-    "event_f1",
-)
 
 
 @dataclass
@@ -65,48 +45,11 @@ class SeriesEval:
     merged: dict[str, MergedSeries]
     metrics: dict[str, dict[str, float]]
     type_pairs: dict[str, tuple[list[str], list[str]]] | None = None
+    meta: dict | None = None
 
 
 def threshold_of(options: EvalOptions) -> float:
     return options.normalised_threshold if options.normalised_threshold is not None else options.c0
-
-
-def series_metrics(labels, merged: MergedSeries, options: EvalOptions, buffer: int) -> dict:
-    """Every metric of one series and variant, unadjusted and adjusted."""
-    scores = merged.normalised if options.normalised_threshold is not None else merged.scores
-    preds = merged.predictions(options.c0, options.normalised_threshold)
-    adjusted = point_adjust(labels, preds, options.pat)
-    has_anomaly = bool(labels.any())
-    shared = {"unanswered_windows": merged.unanswered}
-    if has_anomaly:
-        aff = affiliation_prf(labels, preds)
-        volume = vus(labels, merged.normalised, max_buffer=buffer)
-    else:
-        aff = {"precision": math.nan, "recall": math.nan, "f1": math.nan}
-        volume = {"vus_pr": math.nan, "vus_roc": math.nan}
-    shared.update(
-        aff_precision=aff["precision"],
-        aff_recall=aff["recall"],
-        aff_f1=aff["f1"],
-        vus_pr=volume["vus_pr"],
-        vus_roc=volume["vus_roc"],
-    )
-    out = {}
-    for suffix, p, pat in (("", preds, None), ("_adjust", adjusted, options.pat)):
-        point = point_prf(labels, p)
-        auc = threshold_sweep_auc(labels, scores, adjust_pat=pat)
-        out[suffix] = {
-            "precision": point["precision"],
-            "recall": point["recall"],
-            "f1": point["f1"],
-            "accuracy": point["accuracy"],
-            "auc_pr": auc["auc_pr"],
-            "auc_roc": auc["auc_roc"],
-            "range_f1": range_prf(labels, p)["f1"],
-            "event_f1": event_prf(labels, p)["f1"],
-            **shared,
-        }
-    return out
 
 
 def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptions) -> SeriesEval:
@@ -119,27 +62,28 @@ def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptio
             f"no processed test data in {folder} for the run's series {series}"
         ) from None
     types = np.load(folder / "types.npy") if (folder / "types.npy").exists() else None
-    buffer = options.vus_buffer or max(1, meta["window_size"] // 6)
     expected = sum(1 for s, _, _ in state.plan.windows if s == series)
-    merged, metrics, pairs = {}, {}, {}
+    channels = len(meta.get("channels") or [0])
+    merged, pairs = {}, {}
     for variant in VARIANTS:
-        answers = variant_answers(state, series, variant)
+        answers = variant_answers(state, series, variant, fallback=options.protocol != "tama")
         merged[variant] = merge_window_answers(
-            answers, meta["starts"], meta["window_size"], meta["length"]
+            answers, meta["starts"], meta["window_size"], meta["length"], channels
         )
         merged[variant].unanswered = expected - len(answers)
-        for suffix, values_ in series_metrics(labels, merged[variant], options, buffer).items():
-            metrics[variant + suffix] = values_
-        if types is not None:
+    protocol = get_protocol(options.protocol)
+    metrics = protocol.series(labels, merged, values, meta, options)
+    if types is not None:
+        for variant in VARIANTS:
             preds = merged[variant].predictions(options.c0, options.normalised_threshold)
             true, pred = segment_types(types, interval_types(merged[variant], preds))
             pairs[variant] = (true, pred)
             accuracy = type_accuracy(true, pred) if true else math.nan
-            metrics[variant]["type_accuracy"] = metrics[variant + "_adjust"]["type_accuracy"] = (
-                accuracy
-            )
+            for row in (variant, variant + "_adjust"):
+                if row in metrics:
+                    metrics[row]["type_accuracy"] = accuracy
     warn_unreachable_c0(series, merged["Pred"], meta, options)
-    return SeriesEval(series, labels, values, types, merged, metrics, pairs or None)
+    return SeriesEval(series, labels, values, types, merged, metrics, pairs or None, meta)
 
 
 def warn_unreachable_c0(
@@ -182,48 +126,6 @@ def confusion(evals: list[SeriesEval]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def pooled_metrics(evals: list[SeriesEval], options: EvalOptions) -> dict[str, dict[str, float]]:
-    """Point metrics over all series concatenated; the other metrics averaged over series."""
-    pooled = {}
-    for row in evals[0].metrics:
-        variant, adjust = row.split("_")[0], row.endswith("_adjust")
-        labels = np.concatenate([e.labels for e in evals])
-        preds = np.concatenate(
-            [
-                point_adjust(
-                    e.labels,
-                    e.merged[variant].predictions(options.c0, options.normalised_threshold),
-                    options.pat,
-                )
-                if adjust
-                else e.merged[variant].predictions(options.c0, options.normalised_threshold)
-                for e in evals
-            ]
-        )
-        point = point_prf(labels, preds)
-        mean = mean_metrics([e.metrics[row] for e in evals])
-        pooled[row] = {
-            **mean,
-            "precision": point["precision"],
-            "recall": point["recall"],
-            "f1": point["f1"],
-            "accuracy": point["accuracy"],
-        }
-        f1s = [e.metrics[row]["f1"] for e in evals]
-        pooled[row].update(f1_max=max(f1s), f1_min=min(f1s), f1_std=float(np.std(f1s)))
-    return pooled
-
-
-def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
-    keys = rows[0].keys()
-    out = {}
-    for key in keys:
-        values = [r[key] for r in rows if not (isinstance(r[key], float) and math.isnan(r[key]))]
-        out[key] = float(np.mean(values)) if values else math.nan
-    out["unanswered_windows"] = int(sum(r.get("unanswered_windows", 0) for r in rows))
-    return out
-
-
 def results_folder(options: EvalOptions, llm: str) -> Path:
     """``<data_dir>/results/<subtask>/<log stem>``: one folder per run log."""
     root = processed_root(options.data_dir, options.dataset, options.subtask)
@@ -251,6 +153,7 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
             f"a failed reference, {c.missing} never asked): there is nothing to score; see the "
             "'error' field of its records and run main_cli.py again"
         )
+    protocol = get_protocol(options.protocol)
     series_ids = sorted({s for s, _, _ in plan.windows})
     incomplete = state.incomplete_line()
     not_run = sorted(set(series_ids) - {str(r["series"]) for r in records})
@@ -274,8 +177,11 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
         "incomplete": incomplete,
         "counts": {stage: c.as_dict() for stage, c in counts.items()},
         "not_answered": state.problems()[:1000],
-        "pooled": pooled_metrics(evals, options),
-        "mean": {row: mean_metrics([e.metrics[row] for e in evals]) for row in evals[0].metrics},
+        "protocol": options.protocol,
+        "parameters": protocol.parameters(options, evals),
+        "pooling": protocol.pooling,
+        "pooled": protocol.pooled(evals, options),
+        "mean": {row: mean_metrics([e.metrics[row] for e in evals]) for row in protocol.rows},
         "series": {e.series: e.metrics for e in evals},
         "type_confusion": confusion(evals),
         "usage": usage_of(records),

@@ -16,20 +16,7 @@ from lmad.series.evaluate import (
     write_metrics,
 )
 from lmad.series.merge import interval_types
-
-COLUMNS = {
-    "precision": "P",
-    "recall": "R",
-    "f1": "F1",
-    "auc_pr": "AUC-PR",
-    "auc_roc": "AUC-ROC",
-    "aff_f1": "Aff-F1",
-    "vus_pr": "VUS-PR",
-    "vus_roc": "VUS-ROC",
-    "range_f1": "Range-F1",
-    "event_f1": "Event-F1",
-}
-ROWS = ("Pred", "Pred_adjust", "DCheck", "DCheck_adjust")
+from lmad.series.protocols import get_protocol
 
 
 def llm_label(llm: str) -> str:
@@ -42,19 +29,22 @@ def summary_table(results: list[dict[str, Any]], dataset: str) -> Table:
 
     ``answered`` is answered/expected analysis windows; an incomplete run gets a note line above.
     """
+    protocol = get_protocol(results[0]["protocol"])
     typed = any("type_accuracy" in r["pooled"]["Pred"] for r in results)
-    columns = ["LLM", "variant", *COLUMNS.values(), "answered"] + (["type-acc"] if typed else [])
+    columns = ["LLM", "variant", *protocol.columns.values(), "answered"]
+    columns += ["type-acc"] if typed else []
     notes = [
         r["incomplete"] if len(results) == 1 else f"{llm_label(r['llm'])}: {r['incomplete']}"
         for r in results
         if r.get("incomplete")
     ]
-    table = Table(columns, title=f"{dataset}: pooled over series", notes=notes)
+    title = f"{dataset}, {protocol.name} protocol, pooled over series: {protocol.pooling}"
+    table = Table(columns, title=title, notes=notes)
     for result in results:
         c = result["counts"]["analysis"]
-        for row in ROWS:
+        for row in protocol.rows:
             m = result["pooled"][row]
-            cells = [llm_label(result["llm"]), row, *(m[k] for k in COLUMNS)]
+            cells = [llm_label(result["llm"]), row, *(m[k] for k in protocol.columns)]
             cells.append(f"{c['answered']}/{c['expected']}")
             table.add(*cells, *([m.get("type_accuracy", float("nan"))] if typed else []))
     return table
@@ -73,12 +63,14 @@ def status_table(results: list[dict[str, Any]], dataset: str) -> Table:
 
 
 def series_table(result: dict[str, Any]) -> Table:
-    table = Table(["series", "variant", *COLUMNS.values()], title=f"{result['llm']}: per series")
+    protocol = get_protocol(result["protocol"])
+    title = f"{result['llm']}, {protocol.name} protocol: per series; mean = the mean over series"
+    table = Table(["series", "variant", *protocol.columns.values()], title=title)
     for series, rows in result["series"].items():
-        for row in ROWS:
-            table.add(series, row, *(rows[row][k] for k in COLUMNS))
-    for row in ROWS:
-        table.add("mean", row, *(result["mean"][row][k] for k in COLUMNS))
+        for row in protocol.rows:
+            table.add(series, row, *(rows[row][k] for k in protocol.columns))
+    for row in protocol.rows:
+        table.add("mean", row, *(result["mean"][row][k] for k in protocol.columns))
     return table
 
 

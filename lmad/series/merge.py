@@ -39,6 +39,9 @@ class MergedSeries:
     scores: np.ndarray
     coverage: np.ndarray
     intervals: list[PredictedInterval] = field(default_factory=list)
+    per_channel: np.ndarray | None = None
+    """(channels, points) summed confidences of each channel before the maximum (TAMA's protocol
+    scores every channel on its own)."""
     unanswered: int = 0
     """(window, channel) pairs without a usable answer (failed, blocked, never asked): scored 0."""
 
@@ -55,14 +58,19 @@ class MergedSeries:
 
 
 def merge_window_answers(
-    answers: dict[tuple[int, int], dict], starts: list[int], window_size: int, length: int
+    answers: dict[tuple[int, int], dict],
+    starts: list[int],
+    window_size: int,
+    length: int,
+    channels: int | None = None,
 ) -> MergedSeries:
     """Point scores of one series from its answered windows: ``{(window, channel): answer}``.
 
-    Windows without an answer add nothing; the caller counts them in ``unanswered``.
+    Windows without an answer add nothing; the caller counts them in ``unanswered``. ``channels``
+    is the series' channel count (default: the highest channel answered).
     """
     coverage = point_coverage(length, np.asarray(starts), window_size)
-    channels = max((c for _, c in answers), default=0) + 1
+    channels = channels or max((c for _, c in answers), default=0) + 1
     per_channel = np.zeros((channels, length), dtype=np.float64)
     merged = MergedSeries(np.zeros(length), coverage)
     for (window, channel), answer in sorted(answers.items()):
@@ -85,6 +93,7 @@ def merge_window_answers(
                 )
             )
     merged.scores = per_channel.max(axis=0)
+    merged.per_channel = per_channel
     return merged
 
 

@@ -32,6 +32,8 @@ class EvalOptions:
     plots: bool = True
     modality: str = "image"
     ids: list[str] | None = None
+    protocol: str = "lmad"
+    tsbad_predictions: str = "best"
 
 
 def load_run(options: EvalOptions, llm: str) -> tuple[Path, list[dict]]:
@@ -125,10 +127,13 @@ def _test_meta(root: Path, series: str) -> dict:
         ) from None
 
 
-def variant_answers(state: RunState, series: str, variant: str) -> dict[tuple[int, int], dict]:
+def variant_answers(
+    state: RunState, series: str, variant: str, fallback: bool = True
+) -> dict[tuple[int, int], dict]:
     """The answer scored for each answered (window, channel) of ``series``.
 
-    Pred: the analysis; DCheck: the self-reflection where one was answered, else the analysis.
+    Pred: the analysis; DCheck: the self-reflection where one was answered, else the analysis
+    (``fallback``) or, as TAMA's evaluation does, no anomaly at all.
     """
     out = {}
     for (s, window, channel), item in state.analyses.items():
@@ -136,7 +141,10 @@ def variant_answers(state: RunState, series: str, variant: str) -> dict[tuple[in
             continue
         answer = item.record["answer"]
         reflection = state.reflections.get((s, window, channel))
-        if variant == "DCheck" and reflection is not None and reflection.status == "answered":
-            answer = reflection.record["answer"]
+        if variant == "DCheck":
+            if reflection is not None and reflection.status == "answered":
+                answer = reflection.record["answer"]
+            elif not fallback:
+                answer = {"anomalies": []}
         out[(window, channel)] = answer
     return out

@@ -1,0 +1,94 @@
+"""evaluation.py --protocol lmad|tama|tsb-ad on a scripted run: each protocol's rows are its metric
+functions applied to the merged point scores, pooled the way the protocol says."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score
+
+from lmad.metrics.tama import tama_metrics
+from lmad.metrics.tsbad import tsbad_metrics, tsbad_sliding_window
+from lmad.series.evaluate import EvalOptions, evaluate_llm
+from lmad.series.merge import merge_window_answers
+from lmad.series.protocols import PROTOCOLS
+from lmad.series.run_plan import variant_answers
+from lmad.series.run_state import Plan, RunState
+from tests.conftest import assert_user_error
+from tests.series.test_run_integrity import run, toy  # noqa: F401 (fixture)
+
+
+@pytest.fixture
+def answered(toy):  # noqa: F811
+    toy.script.broken.add(("reflection", "toy", 2))  # a failed self-reflection
+    assert run(toy.tmp_path, toy.data_dir, toy.models).returncode == 1
+    return toy
+
+
+def evaluate(run_dir, protocol, **extra):
+    options = EvalOptions("CSV", ["fake-vlm"], data_dir=run_dir.data_dir, plots=False,
+                          protocol=protocol, **extra)  # fmt: skip
+    return evaluate_llm(options, "fake-vlm")
+
+
+def test_lmad_protocol_uses_average_precision(answered):
+    result = evaluate(answered, "lmad")
+    series = result["_evals"][0]
+    scores = series.merged["Pred"].scores
+    expected = average_precision_score(series.labels, scores)
+    assert result["series"]["toy"]["Pred"]["ap"] == pytest.approx(expected)
+    assert result["protocol"] == "lmad" and result["parameters"]["vus_buffer"] == {"toy": 10}
+
+
+def test_tama_protocol_pools_counts_and_drops_failed_reflections(answered):
+    result = evaluate(answered, "tama", pat=0.2)
+    series = result["_evals"][0]
+    labels = series.labels
+    pred = series.merged["Pred"].per_channel
+    expected = tama_metrics([labels] * len(pred), list(pred), 9, 0.2)
+    assert result["pooled"]["Pred"] == pytest.approx({**expected["Pred"], "unanswered_windows": 0})
+    assert result["pooled"]["Pred_adjust"]["f1"] == pytest.approx(expected["Pred_adjust"]["f1"])
+    # DCheck: the window whose self-reflection failed counts as answered with no anomaly
+    log = [json.loads(line) for line in next(answered.data_dir.glob("runs/*/*.jsonl")).open()]
+    state = RunState.resolve(log, Plan((("toy", 0),), tuple(("toy", w, 0) for w in range(7))))
+    dcheck = variant_answers(state, "toy", "DCheck", fallback=False)
+    assert dcheck[(2, 0)] == {"anomalies": []}
+    merged = merge_window_answers(dcheck, series.meta["starts"], 60, 180, 1)
+    np.testing.assert_array_equal(series.merged["DCheck"].scores, merged.scores)
+    assert result["parameters"]["auc_grid"] == list(range(-2, 13))
+
+
+def test_tsbad_protocol_is_get_metrics_with_tsbad_window(answered):
+    result = evaluate(answered, "tsb-ad")
+    series = result["_evals"][0]
+    window = tsbad_sliding_window(series.values[:, 0] if series.values.ndim > 1 else series.values)
+    expected = tsbad_metrics(series.labels, series.merged["Pred"].scores, window)
+    row = result["series"]["toy"]["Pred"]
+    for column in PROTOCOLS["tsb-ad"].columns:
+        assert row[column] == pytest.approx(expected[column], nan_ok=True), column
+    assert result["parameters"]["sliding_window"] == {"toy": window}
+    assert set(result["pooled"]) == {"Pred", "DCheck"}
+    fixed = evaluate(answered, "tsb-ad", vus_buffer=7)
+    assert fixed["parameters"]["sliding_window"] == {"toy": 7}
+
+
+@pytest.mark.parametrize("protocol", ["lmad", "tama", "tsb-ad"])
+def test_each_protocol_names_its_pooling_in_the_table(answered, protocol):
+    result = run(answered.tmp_path, answered.data_dir, answered.models, "--plots", "False",
+                 "--protocol", protocol, script="evaluation.py")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"{protocol} protocol, pooled over series: {PROTOCOLS[protocol].pooling}" in result.stdout
+    )
+    for header in PROTOCOLS[protocol].columns.values():
+        assert f" {header} |" in result.stdout
+    metrics = json.loads(next(answered.data_dir.glob("results/*/*/metrics.json")).read_text())
+    assert metrics["protocol"] == protocol and metrics["parameters"]
+
+
+def test_tama_protocol_refuses_a_normalised_threshold(answered):
+    result = run(answered.tmp_path, answered.data_dir, answered.models, "--protocol", "tama",
+                 "--normalised_threshold", "0.5", script="evaluation.py")  # fmt: skip
+    assert_user_error(result, "--protocol tama", "--c0")
