@@ -1,9 +1,10 @@
 """evaluation.py's work: run logs and labels in, Table-8-style metrics, plots and a report out.
 
 Rows per LLM: Pred (first answers), Pred_adjust (point-adjusted with PAT), DCheck (self-reflection
-answers where there are some), DCheck_adjust. Pooled rows compute P/R/F1/accuracy over the
-concatenated series (TAMA pools Acc/P/R/F1 over series) and average the other metrics over series;
-mean rows average every per-series value.
+answers where there are some), DCheck_adjust (the tsb-ad protocol has Pred and DCheck only). Which
+metrics, and how the pooled rows pool, is the protocol's (:mod:`lmad.series.protocols`: lmad pools
+P/R/F1 over the concatenated series and averages the rest, tama sums counts over series and
+channels, tsb-ad averages over series); mean rows average every per-series value.
 
 Which answers count comes from :class:`~lmad.series.run_state.RunState`, the same resolution that
 ``main_cli.py`` reports: an analysis conditioned on a failed or replaced reference is not used, and
