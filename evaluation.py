@@ -16,34 +16,23 @@ successful analysis answer (nothing to score).
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from lmad.cli import ArgumentParser, parse_id_list, positive_float, positive_int, run_main, str2bool
+from lmad.cli import (
+    ArgumentParser,
+    parse_id_list,
+    positive_float,
+    positive_int,
+    run_main,
+    share_below_one,
+    str2bool,
+    unit_interval,
+)
 
 # Defaults a user may edit here; flags override them.
 DATASET = "UCR"
 C0 = 9.0
 PAT = 0.0
-
-
-def unit_interval(text: str) -> float:
-    """A threshold in (0, 1]."""
-    value = positive_float(text)
-    if value > 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
-    return value
-
-
-def pat_value(text: str) -> float:
-    """A point-adjustment share in [0, 1)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
 
 
 def build_parser() -> ArgumentParser:
@@ -75,7 +64,7 @@ def build_parser() -> ArgumentParser:
     )
     p.add_argument(
         "--pat",
-        type=pat_value,
+        type=share_below_one,
         default=PAT,
         help="point adjustment: a segment counts when > PAT of it is flagged (0: classic)",
     )

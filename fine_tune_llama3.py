@@ -13,10 +13,9 @@ and a checkpoint per epoch under <output_dir>/checkpoints/; a rerun resumes from
 
 from __future__ import annotations
 
-import argparse
 import sys
 
-from lmad.cli import ArgumentParser, positive_float, positive_int, run_main, str2bool
+from lmad.cli import ArgumentParser, positive_float, positive_int, run_main, steps_or_all, str2bool
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
 LLM_PATH = "smollm2"
@@ -34,19 +33,6 @@ TARGET_MODULES = "q_proj,v_proj"
 QLORA = "auto"
 MAX_STEPS = -1
 SEED = 42
-
-
-def max_steps(text: str) -> int:
-    """argparse type of --max_steps: -1 (train every epoch) or a number of steps >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected -1 (all epochs) or an integer >= 1, got {text!r}"
-        )
-    return value
 
 
 def build_parser() -> ArgumentParser:
@@ -110,7 +96,7 @@ def build_parser() -> ArgumentParser:
         help="4-bit NF4 base model: auto = only with CUDA; on also works on a CPU (%(default)s)",
     )
     p.add_argument(
-        "--max_steps", type=max_steps, default=MAX_STEPS, help="stop after this many optimizer "
+        "--max_steps", type=steps_or_all, default=MAX_STEPS, help="stop after this many optimizer "
         "steps (for quick runs; -1 = all epochs) (%(default)s)",
     )  # fmt: skip
     p.add_argument("--seed", type=int, default=SEED, help="random seed (%(default)s)")

@@ -15,7 +15,6 @@ a rerun resumes from the last one.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +25,7 @@ from lmad.cli import (
     positive_float,
     positive_int,
     run_main,
+    steps_or_all,
     str2bool,
 )
 
@@ -47,19 +47,6 @@ RESULT_COLUMNS = [
 ]  # fmt: skip
 
 
-def max_steps(text: str) -> int:
-    """argparse type of --max_steps: -1 (train every epoch) or a number of steps >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value != -1 and value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected -1 (all epochs) or an integer >= 1, got {text!r}"
-        )
-    return value
-
-
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
     p.add_argument("--dataset", default=DATASET, help="data set under --data_dir (%(default)s)")
@@ -79,7 +66,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--lora", action="store_true", help="LoRA r=8 alpha=32 (decoder models)")
     p.add_argument(
         "--max_steps",
-        type=max_steps,
+        type=steps_or_all,
         default=-1,
         help="stop after N steps (quick runs); -1: all epochs",
     )

@@ -53,6 +53,38 @@ positive_float = _bounded(float, 0.0, False, "a number > 0")
 """argparse type: a finite number above 0 (``--timeout``)."""
 
 
+def unit_interval(text: str) -> float:
+    """argparse type: a number in (0, 1] (``--normalised_threshold``)."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {text!r}")
+    return value
+
+
+def share_below_one(text: str) -> float:
+    """argparse type: a share in [0, 1) (``--pat``: more than this share of a segment)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+def steps_or_all(text: str) -> int:
+    """argparse type of ``--max_steps``: -1 (train every epoch) or a number of steps >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value != -1 and value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected -1 (all epochs) or an integer >= 1, got {text!r}"
+        )
+    return value
+
+
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname.lower()}: {record.getMessage()}"

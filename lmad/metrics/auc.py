@@ -39,7 +39,8 @@ def labels_and_scores(labels: Any, scores: Any) -> tuple[np.ndarray, np.ndarray]
     return y, s
 
 
-def _single_class(y: np.ndarray) -> bool:
+def single_class(y: np.ndarray) -> bool:
+    """Labels with no anomaly or nothing but anomalies: ranking scores are undefined."""
     positives = int(y.sum())
     return positives == 0 or positives == y.size
 
@@ -52,7 +53,7 @@ def auc_pr(labels: Any, scores: Any) -> float:
     labels hold a single class.
     """
     y, s = labels_and_scores(labels, scores)
-    if _single_class(y):
+    if single_class(y):
         return math.nan
     from sklearn.metrics import average_precision_score
 
@@ -66,7 +67,7 @@ def auc_roc(labels: Any, scores: Any) -> float:
     the labels hold a single class.
     """
     y, s = labels_and_scores(labels, scores)
-    if _single_class(y):
+    if single_class(y):
         return math.nan
     from sklearn.metrics import roc_auc_score
 
@@ -116,7 +117,7 @@ def threshold_sweep_curves(
             undefined).
     """
     y, s = labels_and_scores(labels, point_scores)
-    if _single_class(y):
+    if single_class(y):
         raise DataError("labels hold a single class: precision-recall and ROC curves are undefined")
     if thresholds is None:
         grid = np.unique(s)[::-1]
@@ -176,7 +177,7 @@ def threshold_sweep_auc(
     TAMA's paper does. Every value is NaN when the labels hold a single class.
     """
     y, s = labels_and_scores(labels, point_scores)
-    if _single_class(y):
+    if single_class(y):
         return {"auc_pr": math.nan, "auc_roc": math.nan, "average_precision": math.nan}
     curves = threshold_sweep_curves(y, s, thresholds, adjust_pat)
     recall = np.concatenate(([0.0], curves["recall"]))

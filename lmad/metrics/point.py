@@ -99,15 +99,23 @@ def point_prf(labels: Any, predictions: Any) -> dict[str, float | int]:
         DataError: arrays of different lengths, empty, not 1-D, or holding values other than 0/1.
     """
     tp, fp, fn, tn = confusion_counts(labels, predictions)
+    return prf_from_counts(tp, fp, fn, tn)
+
+
+def prf_from_counts(tp: int, fp: int, fn: int, tn: int) -> dict[str, float | int]:
+    """Precision, recall, F1 and accuracy of confusion counts (summed ones too: pooling by counts).
+
+    Same conventions as :func:`point_prf`; accuracy is 0 when there is no point at all.
+    """
     precision = safe_ratio(tp, tp + fp)
     recall = safe_ratio(tp, tp + fn)
     return {
         "precision": precision,
         "recall": recall,
         "f1": harmonic_mean(precision, recall),
-        "accuracy": (tp + tn) / (tp + fp + fn + tn),
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
-        "tn": tn,
+        "accuracy": safe_ratio(tp + tn, tp + fp + fn + tn),
+        "tp": int(tp),
+        "fp": int(fp),
+        "fn": int(fn),
+        "tn": int(tn),
     }

@@ -17,7 +17,8 @@ reproduces the paper's Table 8. They differ from lmad's own definitions (``lmad.
     channel scored on its own with the series labels) before any ratio, at c0 and at every point of
     the AUC grid. Point adjustment is applied per series.
 
-Acc, P, R and F1 use the usual formulas with 0 for an undefined ratio (TAMA's ``get_metrics``).
+Acc, P, R and F1 use the usual formulas with 0 for an undefined ratio (TAMA's ``get_metrics``,
+lmad's :func:`~lmad.metrics.point.prf_from_counts`).
 Where TAMA reports an AUC of a series with a single class (no anomaly, or only anomalies) as 0, the
 AUC is undefined and lmad returns NaN in every protocol (README, "Evaluation protocols").
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from lmad.metrics.adjust import check_pat, segments
 from lmad.metrics.auc import labels_and_scores
-from lmad.metrics.point import harmonic_mean, safe_ratio
+from lmad.metrics.point import confusion_counts, prf_from_counts
 
 C0_GRID: tuple[int, ...] = tuple(range(-2, 13))
 """TAMA's AUC thresholds: ``range(-2, 13)``."""
@@ -54,38 +55,19 @@ def tama_point_adjust(labels: Any, predictions: Any, pat: float = 0.0) -> np.nda
     return out
 
 
-def _counts(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    tp = int(np.sum((y == 1) & (p == 1)))
-    fp = int(np.sum((y == 0) & (p == 1)))
-    tn = int(np.sum((y == 0) & (p == 0)))
-    fn = int(np.sum((y == 1) & (p == 0)))
-    return np.array([tp, fp, tn, fn], dtype=np.int64)
-
-
 def tama_counts(labels: Any, scores: Any, c0: float = DEFAULT_C0, pat: float | None = None):
     """(TP, FP, TN, FN) of ``scores >= c0``, point-adjusted with ``pat`` unless it is None."""
     y, s = labels_and_scores(labels, scores)
     predictions = (s >= c0).astype(np.int8)
     if pat is not None:
         predictions = tama_point_adjust(y, predictions, pat)
-    return _counts(y.astype(np.int8), predictions)
+    tp, fp, fn, tn = confusion_counts(y, predictions)
+    return np.array([tp, fp, tn, fn], dtype=np.int64)
 
 
 def tama_curve(labels: Any, scores: Any, adjusted: bool = False) -> np.ndarray:
     """Counts at every c0 of :data:`C0_GRID`, shape (15, 4); adjusted ones use PAT 0 (quirk (c))."""
     return np.stack([tama_counts(labels, scores, c0, 0.0 if adjusted else None) for c0 in C0_GRID])
-
-
-def prf_from_counts(counts: Sequence[int]) -> dict[str, float]:
-    """Accuracy, precision, recall and F1 from (TP, FP, TN, FN); 0 for an undefined ratio."""
-    tp, fp, tn, fn = (int(c) for c in counts)
-    precision, recall = safe_ratio(tp, tp + fp), safe_ratio(tp, tp + fn)
-    return {
-        "accuracy": safe_ratio(tp + tn, tp + fp + tn + fn),
-        "precision": precision,
-        "recall": recall,
-        "f1": harmonic_mean(precision, recall),
-    }
 
 
 def _ordered_area(x: np.ndarray, y: np.ndarray) -> float:
@@ -132,12 +114,5 @@ def tama_metrics(
         counts = sum(tama_counts(y, s, c0, row_pat) for y, s in zip(labels, scores))
         curve = sum(tama_curve(y, s, adjusted=row_pat is not None) for y, s in zip(labels, scores))
         tp, fp, tn, fn = (int(c) for c in counts)
-        out[row] = {
-            **prf_from_counts(counts),
-            **auc_from_curve(curve),
-            "tp": tp,
-            "fp": fp,
-            "tn": tn,
-            "fn": fn,
-        }
+        out[row] = {**prf_from_counts(tp, fp, fn, tn), **auc_from_curve(curve)}
     return out

@@ -81,7 +81,7 @@ from typing import Any
 import numpy as np
 
 from lmad.errors import DataError
-from lmad.metrics.auc import labels_and_scores
+from lmad.metrics.auc import labels_and_scores, single_class
 
 REFERENCE_THRESHOLDS = 250
 RAMPS = ("symmetric", "reference")
@@ -114,11 +114,6 @@ def ramp_lengths(buffer: int, ramp: str = "symmetric") -> tuple[int, int]:
     """Ramp points left and right of a range: ``h, h`` or, as the paper's code, ``h, h - 1``."""
     half = buffer // 2
     return half, half if ramp == "symmetric" else max(half - 1, 0)
-
-
-def single_class(y: np.ndarray) -> bool:
-    positives = int(y.sum())
-    return positives == 0 or positives == y.size
 
 
 def buffer_lengths(max_buffer: int = 100, steps: int | None = None) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from lmad.metrics.auc import labels_and_scores
+from lmad.metrics.auc import labels_and_scores, single_class
 from lmad.metrics.vus import (
     REFERENCE_THRESHOLDS,
     buffer_lengths,
@@ -70,10 +70,6 @@ def thresholds_literal(scores: np.ndarray, thresholds: int | None) -> list[float
     return [descending[i] for i in np.linspace(0, len(descending) - 1, thresholds).astype(int)]
 
 
-def _single_class(y: np.ndarray) -> bool:
-    return int(y.sum()) in (0, y.size)
-
-
 def _roc_area(tprs: list[float], fprs: list[float]) -> float:
     """Trapezoids from (0, 0) through the thresholds to (1, 1)."""
     curve = [(0.0, 0.0), *zip(fprs, tprs, strict=True), (1.0, 1.0)]
@@ -92,7 +88,7 @@ def range_auc_paper_literal(
     y, s = labels_and_scores(labels, scores)
     thresholds = check_thresholds(thresholds)
     soft = soft_labels_literal(y, buffer, ramp)
-    if _single_class(y):
+    if single_class(y):
         return dict(NAN_AUC)
     n = y.size
     runs = runs_literal(soft)
@@ -151,7 +147,7 @@ def range_auc_tsbad_literal(
     y, s = labels_and_scores(labels, scores)
     thresholds = check_thresholds(thresholds)
     soft = soft_labels_literal(y, buffer, "symmetric")
-    if _single_class(y):
+    if single_class(y):
         return dict(NAN_AUC)
     n, positives = y.size, float(y.sum())
     windows = tsbad_windows(y, buffer)

@@ -26,8 +26,8 @@ from lmad.llm.base import TransientError
 from lmad.llm.client import JSONResult, LLMClient
 from lmad.llm.cost import Estimate
 from lmad.llm.messages import GenerationParams
-from lmad.names import check_name
 from lmad.series.answers import parse_answer, parse_reference, repair_prompt
+from lmad.series.datasets import check_series_id
 from lmad.series.preflight import check_log_fits, check_window_files
 from lmad.series.prepare import processed_root
 from lmad.series.processed import (
@@ -39,7 +39,7 @@ from lmad.series.processed import (
     processed_series_ids,
 )
 from lmad.series.prompts import PromptBuilder
-from lmad.series.records import record_key
+from lmad.series.records import record_key, record_status
 from lmad.series.render import render_zoom_views
 from lmad.series.run_state import Plan, RunState, RunSummary
 from lmad.series.runlog import RunLog, run_log_path
@@ -73,11 +73,8 @@ class RunOptions:
             )
         if self.modality not in ("image", "text"):
             raise ConfigError(f"unknown modality {self.modality!r}; use image or text")
-        check_name(self.subtask, "--subtask")
-        if self.run_name:
-            check_name(self.run_name, "--run_name")
-        for series in self.ids or []:
-            check_name(series, "series id")
+        for series in self.ids or []:  # --subtask and --run_name: processed_root, run_log_path
+            check_series_id(series)
 
 
 @dataclass
@@ -343,7 +340,7 @@ class TamaRun:
             return
         tried = {
             record_key(r)[:3] for r in self.log.records
-            if r["stage"] == stage and r.get("status", "failed") == "failed" and r.get("error")
+            if r["stage"] == stage and record_status(r) == "failed"
         }  # fmt: skip
         bar = tqdm(total=len(jobs), desc=stage, unit="req", disable=not show_progress)
         failed = 0

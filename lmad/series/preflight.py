@@ -66,6 +66,7 @@ def check_log_fits(log: Any, work: Iterable[Any], options: Any) -> None:
     ``series`` and its ``test`` split), ``options`` the run's options.
     """
     by_series = {item.series: item for item in work}
+    expected = {}
     for item in by_series.values():
         meta = item.test.meta
         settings = {
@@ -74,7 +75,8 @@ def check_log_fits(log: Any, work: Iterable[Any], options: Any) -> None:
             "stride": meta["stride"],
             "references": options.normal_reference,
         }
-        log.check_matches(item.series, settings, str(item.test.folder))
+        expected[item.series] = (settings, str(item.test.folder))
+    log.check_matches(expected)
     for record in log.records:
         item = by_series.get(str(record["series"]))
         if item is None:

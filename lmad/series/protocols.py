@@ -212,7 +212,7 @@ class TsbadProtocol(Protocol):
 
     def parameters(self, options, evals) -> dict[str, Any]:
         return {
-            "sliding_window": {e.series: self.window(e.values, options) for e in evals},
+            "sliding_window": {e.series: int(e.metrics["Pred"]["sliding_window"]) for e in evals},
             "vus_thresholds": 250,
             "f1_thresholds": "TSB-AD's: max over 100 thresholds (precision-recall curve for "
             "Standard-F1)"

@@ -66,9 +66,9 @@ def run_plan(options: EvalOptions, path: Path, records: list[dict]) -> tuple[Pla
     self-reflection) come from its records.
     """
     root = processed_root(options.data_dir, options.dataset, options.subtask)
-    in_log = sorted({str(r["series"]) for r in records})
-    ids = options.ids or sorted(set(in_log) | set(_processed_ids(root, options.modality)))
-    metas = {series: _test_meta(root, series) for series in ids}
+    metas = {} if options.ids else _processed_metas(root, options.modality)
+    ids = options.ids or sorted({str(r["series"]) for r in records} | set(metas))
+    metas = {series: metas.get(series) or _test_meta(root, series) for series in ids}
     used = {r.get("references") for r in records if r.get("references") is not None}
     if len(used) > 1:
         raise DataError(
@@ -105,15 +105,16 @@ def run_plan(options: EvalOptions, path: Path, records: list[dict]) -> tuple[Pla
     return Plan(refs, windows, double_check), metas
 
 
-def _processed_ids(root: Path, modality: str) -> list[str]:
-    out = []
+def _processed_metas(root: Path, modality: str) -> dict[str, dict]:
+    """``meta.json`` of every processed test split under ``root`` that has ``modality``."""
+    out = {}
     for meta_path in sorted(root.glob("*/test/meta.json")):
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             continue
         if modality in meta.get("modalities", {}):
-            out.append(meta_path.parent.parent.name)
+            out[meta_path.parent.parent.name] = meta
     return out
 
 

@@ -78,11 +78,16 @@ class RunLog:
             self.records.append(record)
         return record
 
-    def check_matches(self, series: str, settings: dict[str, Any], where: str) -> None:
-        """Refuse a log whose records of ``series`` were made with other settings than now."""
+    def check_matches(self, expected: dict[str, tuple[dict[str, Any], str]]) -> None:
+        """Refuse a log whose records were made with other settings than the run has now.
+
+        ``expected`` maps a series to its settings now and where they come from (for the message).
+        """
         for record in self.records:
-            if str(record["series"]) != series:
+            series = str(record["series"])
+            if series not in expected:
                 continue
+            settings, where = expected[series]
             for name in SETTINGS:
                 old, new = record.get(name), settings.get(name)
                 if old is None or new is None or old == new:

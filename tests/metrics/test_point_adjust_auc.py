@@ -281,14 +281,11 @@ def test_threshold_sweep_adjusted_curves_equal_brute_force():
 def test_sweep_average_precision_is_sklearn_ap_and_not_optimistic():
     """The step-wise area over the sweep equals sklearn's AP; a score that flags nothing gets the
     prevalence, where the trapezoid gives (1 + prevalence) / 2."""
-    import json
-    from pathlib import Path
-
     from sklearn.metrics import average_precision_score
 
-    cases = json.loads(
-        (Path(__file__).resolve().parents[1] / "fixtures" / "metric_cases.json").read_text()
-    )
+    from tests.conftest import load_fixture
+
+    cases = load_fixture("metric_cases.json")
     for case in cases:
         if len(set(case["labels"])) < 2:
             continue

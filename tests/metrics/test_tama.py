@@ -8,9 +8,7 @@ AUC of a series with a single class, which TAMA prints as 0 and lmad as NaN (und
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,10 +19,10 @@ from lmad.metrics.tama import (
     tama_metrics,
     tama_point_adjust,
 )
+from tests.conftest import load_fixture
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CASES = {c["name"]: c for c in json.loads((FIXTURES / "metric_cases.json").read_text())}
-REFERENCE = json.loads((FIXTURES / "tama_reference.json").read_text())
+CASES = {c["name"]: c for c in load_fixture("metric_cases.json")}
+REFERENCE = load_fixture("tama_reference.json")
 KEYS = {"Acc": "accuracy", "Pre": "precision", "Rec": "recall", "F1": "f1",
         "AUC_PR": "auc_pr", "AUC_ROC": "auc_roc", "TP": "tp", "FP": "fp", "TN": "tn", "FN": "fn"}  # fmt: skip
 

@@ -9,9 +9,7 @@ label vectors (no anomaly, all anomalous), which have their own tests.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,10 +24,10 @@ from lmad.metrics.tsbad import (
     tsbad_sliding_window,
     tsbad_threshold_metrics,
 )
+from tests.conftest import load_fixture
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CASES = {c["name"]: c for c in json.loads((FIXTURES / "metric_cases.json").read_text())}
-REFERENCE = json.loads((FIXTURES / "tsbad_reference.json").read_text())
+CASES = {c["name"]: c for c in load_fixture("metric_cases.json")}
+REFERENCE = load_fixture("tsbad_reference.json")
 DEGENERATE = ("no_anomaly", "no_anomaly_no_prediction", "all_anomalous")
 REGULAR = [name for name in CASES if name not in DEGENERATE]
 THRESHOLD_COLUMNS = ("Standard-F1", "PA-F1", "Event-based-F1", "R-based-F1", "Affiliation-F")

@@ -11,9 +11,7 @@ literal definition.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,11 +35,11 @@ from lmad.metrics.vus_reference import (
     vus_paper_literal,
     vus_tsbad_literal,
 )
+from tests.conftest import load_fixture
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-CASES = json.loads((FIXTURES / "metric_cases.json").read_text())
-PAPER = json.loads((FIXTURES / "vus_reference.json").read_text())
-TSBAD = json.loads((FIXTURES / "tsbad_reference.json").read_text())
+CASES = load_fixture("metric_cases.json")
+PAPER = load_fixture("vus_reference.json")
+TSBAD = load_fixture("tsbad_reference.json")
 DEGENERATE = {"no_anomaly", "no_anomaly_no_prediction", "all_anomalous"}
 R = math.sqrt(0.5)  # the ramp value next to a segment at buffer 2 and 3
 

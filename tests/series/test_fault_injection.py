@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -21,11 +20,10 @@ import pytest
 from lmad.series.prepare import PrepareOptions, prepare_dataset
 from tests.conftest import ROOT, assert_user_error
 from tests.fake_llm_server import FakeLLMServer
+from tests.series.scripted import Script, command, records_of, run
 from tests.series.test_pipeline import models_file
-from tests.series.test_run_integrity import Script
 
 pytestmark = pytest.mark.slow
-LOG = ("runs", "detection", "CSV_fake-vlm_image.jsonl")
 
 
 def make_two_series(tmp_path):
@@ -48,32 +46,6 @@ def make_two_series(tmp_path):
             )
         )  # fmt: skip
     return tmp_path / "data"
-
-
-def command(data_dir, models, script="main_cli.py", *extra):
-    args = [sys.executable, str(ROOT / script), "--dataset", "CSV", "--LLM", "fake-vlm"]
-    args += ["--data_dir", str(data_dir), *extra]
-    if script == "main_cli.py":
-        args += ["--models", models, "--normal_reference", "2"]
-    return args
-
-
-def run(tmp_path, data_dir, models, script="main_cli.py", *extra):
-    return subprocess.run(
-        command(data_dir, models, script, *extra),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=dict(os.environ, PYTHONPATH=str(ROOT)),
-    )
-
-
-def records(data_dir) -> list[dict]:
-    path = data_dir.joinpath(*LOG)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.endswith("}")]
 
 
 def metrics(data_dir) -> dict:
@@ -102,7 +74,7 @@ def test_pipeline_under_faults(tmp_path):
     down = run(tmp_path, data_dir, models)
     assert time.monotonic() - started < 45
     assert_user_error(down, "127.0.0.1")
-    assert records(data_dir) == []
+    assert records_of(data_dir) == []
 
     # 2. a server is up; toy2's reference and one self-reflection of toy fail
     with FakeLLMServer({"answer_fn": script}) as server:
@@ -115,9 +87,9 @@ def test_pipeline_under_faults(tmp_path):
         assert "reflection: 2 of 3 answered (2 new, 0 already done), 1 failed" in first.stdout
         assert "toy2/-/0 reference" in first.stderr and "toy/2/0 reflection" in first.stderr
         assert not any(a[0] != "reference" and a[1] == "toy2" for a in script.asked)
-        log = records(data_dir)
+        log = records_of(data_dir)
         assert_never_conditioned_on_a_failed_reference(log)
-        evaluation = run(tmp_path, data_dir, models, "evaluation.py", "--plots", "False")
+        evaluation = run(tmp_path, data_dir, models, "--plots", "False", script="evaluation.py")
         assert evaluation.returncode == 0, evaluation.stderr
         line = "incomplete: 2 of 19 answers failed (1 reference, 1 reflection), "
         line += "7 windows blocked by a failed reference"
@@ -134,7 +106,7 @@ def test_pipeline_under_faults(tmp_path):
         script.broken.clear()
         server.default = {"answer_fn": script, "latency": 0.3}
         process = subprocess.Popen(
-            command(data_dir, models, "main_cli.py", "--concurrency", "1"),
+            command(data_dir, models, "--concurrency", "1"),
             cwd=tmp_path,
             env=dict(os.environ, PYTHONPATH=str(ROOT)),
             stdout=subprocess.DEVNULL,
@@ -142,16 +114,16 @@ def test_pipeline_under_faults(tmp_path):
         )
         before = len(log)
         deadline = time.time() + 120
-        while time.time() < deadline and len(records(data_dir)) < before + 4:
+        while time.time() < deadline and len(records_of(data_dir)) < before + 4:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait()
         server.default = {"answer_fn": script}
         final = run(tmp_path, data_dir, models)
         assert final.returncode == 0, final.stderr
-        log = records(data_dir)
+        log = records_of(data_dir)
         assert_never_conditioned_on_a_failed_reference(log)
-        evaluation = run(tmp_path, data_dir, models, "evaluation.py", "--plots", "False")
+        evaluation = run(tmp_path, data_dir, models, "--plots", "False", script="evaluation.py")
         assert evaluation.returncode == 0 and "incomplete" not in evaluation.stdout
         counts = metrics(data_dir)["counts"]
         assert counts["analysis"] == dict(expected=14, answered=14, failed=0, blocked=0, missing=0)

@@ -17,11 +17,11 @@ from lmad.series.protocols import PROTOCOLS
 from lmad.series.run_plan import variant_answers
 from lmad.series.run_state import Plan, RunState
 from tests.conftest import assert_user_error
-from tests.series.test_run_integrity import run, toy  # noqa: F401 (fixture)
+from tests.series.scripted import run
 
 
 @pytest.fixture
-def answered(toy):  # noqa: F811
+def answered(toy):
     toy.script.broken.add(("reflection", "toy", 2))  # a failed self-reflection
     assert run(toy.tmp_path, toy.data_dir, toy.models).returncode == 1
     return toy

@@ -4,12 +4,11 @@ one line before anything is written or loaded; numeric flags that must be positi
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_user_error
+from tests.conftest import assert_refused, tree
 
 BAD_NAMES = ["../../x", "processed", "a/b", ".hidden"]
 TRAIN_CSV = "trace,label,cause,evelabel\n" + '"open , check , close",normal,,[0 0 0]\n' * 8
@@ -25,23 +24,7 @@ XES = (
 )
 
 
-@pytest.fixture(autouse=True)
-def no_escapee(tmp_path):
-    """'../../x' under tmp_path/data lands in tmp_path.parent/x: start each test without it."""
-    shutil.rmtree(tmp_path.parent / "x", ignore_errors=True)
-
-
-def tree(root: Path) -> set[str]:
-    """Every file and folder under ``root``, relative to it."""
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
-
-
-def assert_refused(result, flag: str, tmp_path: Path, before: set[str]) -> str:
-    """Exit 2, one ``error:`` line naming ``flag``, and nothing created in or around tmp_path."""
-    line = assert_user_error(result, flag)
-    assert tree(tmp_path) == before, sorted(tree(tmp_path) - before)
-    assert not (tmp_path.parent / "x").exists(), "'../../x' escaped the data dir"
-    return line
+pytestmark = pytest.mark.usefixtures("no_escapee")
 
 
 # --- process_logs.py ------------------------------------------------------------------------------
