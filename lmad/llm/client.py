@@ -295,7 +295,7 @@ class LLMClient:
 def build_backend(config: ModelConfig, keys_path: str | Path = "BigModel/api_keys.yaml") -> Backend:
     """The backend ``config`` names, with its key (never stored anywhere else)."""
     if config.provider == "offline":
-        from lmad.llm.offline import OfflineAnalyzer
+        from lmad.series.offline import OfflineAnalyzer
 
         return OfflineAnalyzer()
     if config.provider == "hf":

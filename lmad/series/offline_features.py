@@ -1,6 +1,6 @@
 """Numeric helpers of the offline analyzer: period, nearest-neighbour distance profiles, features.
 
-Everything here is plain numpy and deterministic; see :mod:`lmad.llm.offline` for how it is used.
+Everything here is plain numpy and deterministic; see :mod:`lmad.series.offline` for how it is used.
 """
 
 from __future__ import annotations

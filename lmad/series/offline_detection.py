@@ -1,11 +1,11 @@
 """The offline analyzer's detector: a nearest-neighbour distance profile of a window against its
-normal references, its threshold, the intervals beyond it, and their type (see lmad.llm.offline)."""
+normal references, its threshold, the intervals beyond it, and their type (see lmad.series.offline)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from lmad.llm.offline_features import (
+from lmad.series.offline_features import (
     Normal,
     crossing_rate,
     edge_scores,

@@ -57,13 +57,13 @@ import numpy as np
 
 from lmad.llm.base import Backend, FatalError, Reply, Usage
 from lmad.llm.messages import ChatRequest, Message, values_hash
-from lmad.llm.offline_detection import Detection, confidence_of
-from lmad.llm.offline_features import (
+from lmad.series.base import ANOMALY_TYPES
+from lmad.series.offline_detection import Detection, confidence_of
+from lmad.series.offline_features import (
     Normal,
     describe_normal,
     runs,
 )
-from lmad.series.base import ANOMALY_TYPES
 
 PREFIX = "Offline analyzer (not an LLM): "
 NO_VALUES = "offline analyzer needs the window values attached to the prompt"

@@ -10,10 +10,10 @@ import pytest
 
 from lmad.llm.base import FatalError
 from lmad.llm.messages import ChatRequest, Message, TextPart, assistant, user, values_hash
-from lmad.llm.offline import OfflineAnalyzer
-from lmad.llm.offline_detection import Detection
-from lmad.llm.offline_features import nn_profile
 from lmad.series.base import ANOMALY_TYPES
+from lmad.series.offline import OfflineAnalyzer
+from lmad.series.offline_detection import Detection
+from lmad.series.offline_features import nn_profile
 from lmad.series.synthetic import generate_series
 
 W = 600
@@ -351,7 +351,7 @@ def test_reflection_finds_the_first_answer_among_other_braces():
 
 
 def test_confidence_steps():
-    from lmad.llm.offline_detection import confidence_of
+    from lmad.series.offline_detection import confidence_of
 
     assert [confidence_of(r) for r in (1.0, 1.09, 1.1, 1.2, 1.25, 1.5, 1.6, 3.0)] == [
         1,
