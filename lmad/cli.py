@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from lmad.errors import UserError
 
@@ -88,6 +90,38 @@ def steps_or_all(text: str) -> int:
 class _OneLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def field_default(options: type, name: str) -> Any:
+    """The default of field ``name`` of the options dataclass ``options`` (its one written place)."""
+    for item in dataclasses.fields(options):
+        if item.name == name:
+            if item.default is not dataclasses.MISSING:
+                return item.default
+            if item.default_factory is not dataclasses.MISSING:
+                return item.default_factory()
+            raise TypeError(f"{options.__name__}.{name} has no default")
+    raise TypeError(f"{options.__name__} has no field {name!r}")
+
+
+def add_field_flag(
+    parser: argparse.ArgumentParser,
+    options: type,
+    name: str,
+    help: str,
+    flag: str | None = None,
+    default: Any = dataclasses.MISSING,
+    **kwargs: Any,
+) -> argparse.Action:
+    """Add ``--<name>`` whose default is the options dataclass field's, so it is written once.
+
+    ``default`` overrides it for a script that means another value (a constant at the top of the
+    script); ``help`` gets "(default ...)" appended.
+    """
+    value = field_default(options, name) if default is dataclasses.MISSING else default
+    return parser.add_argument(
+        flag or f"--{name}", default=value, help=f"{help} (default %(default)s)", **kwargs
+    )
 
 
 def setup_logging(verbose: bool = False) -> None:
