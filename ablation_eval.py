@@ -9,6 +9,9 @@ Without --run it aggregates the runs that exist; a setting whose run is incomple
 above the table. Exit codes: 0 done; 1 with --run when a setting's run is still incomplete (run it
 again to ask only what is missing); 2 bad input. Writes data/results/ablation/<ablation>_<dataset>
 .{md,csv,tex} and prints the table. Answers already paid for come from data/cache/llm/.
+Every run is asked with the same sampling and sending flags as main_cli.py (--temperature,
+--top_p, --max_tokens, --seed, --concurrency, --timeout), so its answers and cache keys are
+those of the equivalent main run.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from lmad.cli import ArgumentParser, non_negative_int, positive_int, run_main, str2bool
+from lmad.cli import ArgumentParser, add_field_flag, non_negative_int, run_main, str2bool
+from lmad.series.pipeline import RunOptions
+from lmad.series.run_plan import EvalOptions
+from main_cli import DATASET, LLM, add_generation_flags, client_options, generation_params
 
 
 def build_parser() -> ArgumentParser:
@@ -27,28 +33,23 @@ def build_parser() -> ArgumentParser:
         choices=["references", "window", "ticks", "llm"],
         help="what to vary: references 0-4, window size, x tick spacing, or LLMs",
     )
-    p.add_argument("--dataset", default="UCR", help="dataset name (UCR)")
-    p.add_argument("--LLM", nargs="+", default=["GPT-4o"], help="one or more model names")
+    p.add_argument("--dataset", default=DATASET, help="dataset name (default %(default)s)")
+    p.add_argument(
+        "--LLM", nargs="+", default=[LLM], help="one or more model names, or offline (%(default)s)"
+    )
     p.add_argument("--values", default="", help="comma-separated settings (default: the paper's)")
     p.add_argument("--run", action="store_true", help="make missing data and runs first")
-    p.add_argument(
-        "--modality", default="image", choices=["image", "text"], help="windows as (image)"
+    add_field_flag(p, RunOptions, "modality", "windows as", choices=["image", "text"])
+    add_field_flag(
+        p, RunOptions, "normal_reference", "references for window/ticks", type=non_negative_int
     )
-    p.add_argument(
-        "--normal_reference",
-        type=non_negative_int,
-        default=3,
-        help="references for window/ticks (3)",
-    )
-    p.add_argument("--double_check", type=str2bool, default=True, help="self-reflection (True)")
-    p.add_argument("--concurrency", type=positive_int, default=4, help="requests in flight (4)")
-    p.add_argument("--data_dir", default="data", help="root of data, runs and results (data)")
-    p.add_argument(
-        "--protocol",
-        default="lmad",
+    add_field_flag(p, RunOptions, "double_check", "self-reflection", type=str2bool)
+    add_field_flag(p, RunOptions, "data_dir", "root of data, runs and results")
+    add_field_flag(
+        p, EvalOptions, "protocol", "metric definitions and pooling, as in evaluation.py",
         choices=["lmad", "tama", "tsb-ad"],
-        help="metric definitions and pooling, as in evaluation.py (lmad)",
-    )
+    )  # fmt: skip
+    add_generation_flags(p)  # the same sampling and sending settings as main_cli.py
     return p
 
 
@@ -58,7 +59,7 @@ def main(argv=None) -> int:
     from lmad.names import check_name
 
     check_name(args.dataset, "--dataset")
-    from lmad.series.ablation import ablation_table
+    from lmad.series.ablation import AblationOptions, ablation_table
 
     try:
         values = [int(v) for v in args.values.split(",") if v.strip()] or None
@@ -66,19 +67,28 @@ def main(argv=None) -> int:
         raise ConfigError(
             f"--values must be comma-separated integers, got {args.values!r}"
         ) from None
-    table = ablation_table(
-        args.ablation,
-        args.dataset,
-        args.LLM,
-        values,
-        args.data_dir,
-        args.run,
-        args.modality,
-        args.normal_reference,
-        args.double_check,
-        args.concurrency,
-        args.protocol,
+    run = RunOptions(
+        dataset=args.dataset,
+        llm=args.LLM[0],
+        modality=args.modality,
+        normal_reference=args.normal_reference,
+        double_check=args.double_check,
+        data_dir=args.data_dir,
+        seed=args.seed,
     )
+    options = AblationOptions(
+        ablation=args.ablation,
+        llms=args.LLM,
+        run=run,
+        values=values,
+        make_missing=args.run,
+        protocol=args.protocol,
+        params=generation_params(args),
+        client=client_options(args),
+        models=args.models,
+        keys=args.keys,
+    )
+    table = ablation_table(options)
     table.write(Path(args.data_dir) / "results" / "ablation", f"{args.ablation}_{args.dataset}")
     print(table.markdown())
     return 1 if args.run and table.notes else 0

@@ -1,7 +1,7 @@
 """Few-shot anomaly detection with a multimodal LLM on windows drawn as images (TAMA steps 2-4).
 
     python main_cli.py --dataset UCR --normal_reference 3 --LLM GPT-4o
-    python main_cli.py --dataset UCR --LLM offline            # no key, no GPU: a non-LLM baseline
+    python main_cli.py --dataset UCR --LLM offline            # no key, no GPU: a non-LLM analyzer
     python main_cli.py --dataset UCR --LLM GPT-4o --dry_run   # tokens and dollars, nothing sent
 
 Reads data/processed/<dataset>/ (run make_dataset.py first) and appends one JSONL record per series,
@@ -19,6 +19,7 @@ import sys
 
 from lmad.cli import (
     ArgumentParser,
+    add_field_flag,
     non_negative_int,
     parse_id_list,
     positive_float,
@@ -26,42 +27,63 @@ from lmad.cli import (
     run_main,
     str2bool,
 )
+from lmad.llm.client import ClientOptions
+from lmad.llm.config import KEYS_FILE, MODELS_FILE
+from lmad.llm.messages import GenerationParams
+from lmad.series.pipeline import RunOptions
 
-# Defaults a user may edit here; flags override them.
+# Defaults a user may edit here; flags override them. Every other default is written once, in the
+# options class it belongs to: RunOptions (lmad/series/pipeline.py), GenerationParams (TAMA's
+# sampling, lmad/llm/messages.py) and ClientOptions (lmad/llm/client.py).
 DATASET = "UCR"
 LLM = "GPT-4o"
-NORMAL_REFERENCE = 3
-DATA_DIR = "data"
-MODELS = "BigModel/models.yaml"
-KEYS = "BigModel/api_keys.yaml"
+
+
+def add_generation_flags(p: ArgumentParser) -> None:
+    """Sampling and sending flags, shared with ablation_eval.py so both runs ask alike."""
+    add_field_flag(p, GenerationParams, "temperature", "sampling temperature", type=float)
+    add_field_flag(p, GenerationParams, "top_p", "nucleus sampling mass", type=float)
+    add_field_flag(p, GenerationParams, "max_tokens", "reply length limit", type=positive_int)
+    add_field_flag(p, ClientOptions, "concurrency", "requests in flight at once", type=positive_int)
+    add_field_flag(p, ClientOptions, "timeout", "seconds per request", type=positive_float)
+    add_field_flag(p, RunOptions, "seed", "seed for choosing reference windows", type=int)
+    p.add_argument("--models", default=MODELS_FILE, help="models file (default %(default)s)")
+    p.add_argument("--keys", default=KEYS_FILE, help="API keys file (default %(default)s)")
+
+
+def generation_params(args) -> GenerationParams:
+    return GenerationParams(args.temperature, args.top_p, args.max_tokens)
+
+
+def client_options(args) -> ClientOptions:
+    return ClientOptions(args.concurrency, args.timeout)
 
 
 def build_parser(modality: str = "image") -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
     p.add_argument("--dataset", default=DATASET, help="dataset name (default %(default)s)")
     p.add_argument(
-        "--LLM", default=LLM, help="model name from BigModel/models.yaml, hf:<id>, offline"
+        "--LLM",
+        default=LLM,
+        help="model name from BigModel/models.yaml, hf:<id>, or offline (lmad's non-LLM "
+        "nearest-neighbour analyzer; default %(default)s)",
     )
     p.add_argument(
         "--data_id_list", default="", help='series ids, e.g. "[135]"; empty = all processed'
     )
-    p.add_argument(
-        "--normal_reference",
-        type=non_negative_int,
-        default=NORMAL_REFERENCE,
-        help="normal reference windows shown first (0 allowed; default %(default)s)",
-    )
-    p.add_argument(
-        "--double_check",
-        type=str2bool,
-        default=True,
-        help="self-reflection on windows with anomalies (True/False)",
-    )
-    p.add_argument("--subtask", default="detection", help="experiment group (runs/<subtask>/)")
+    add_field_flag(
+        p, RunOptions, "normal_reference",
+        "normal reference windows shown first (0 allowed)", type=non_negative_int,
+    )  # fmt: skip
+    add_field_flag(
+        p, RunOptions, "double_check",
+        "self-reflection on windows with anomalies (True/False)", type=str2bool,
+    )  # fmt: skip
+    add_field_flag(p, RunOptions, "subtask", "experiment group (runs/<subtask>/)")
     p.add_argument(
         "--run_name", default="", help="log file name instead of <dataset>_<LLM>_<modality>"
     )
-    p.add_argument("--data_dir", default=DATA_DIR, help="root of processed data, runs and cache")
+    add_field_flag(p, RunOptions, "data_dir", "root of processed data, runs and cache")
     p.add_argument(
         "--limit",
         type=positive_int,
@@ -71,37 +93,25 @@ def build_parser(modality: str = "image") -> ArgumentParser:
     p.add_argument(
         "--dry_run", action="store_true", help="print estimated tokens and cost, send nothing"
     )
-    p.add_argument(
-        "--concurrency", type=positive_int, default=4, help="requests in flight at once (4)"
-    )
-    p.add_argument("--timeout", type=positive_float, default=120.0, help="seconds per request")
     p.add_argument("--no_cache", action="store_true", help="do not read or write data/cache/llm")
-    p.add_argument("--seed", type=int, default=42, help="seed for choosing reference windows")
-    p.add_argument("--temperature", type=float, default=0.1, help="sampling temperature (0.1)")
-    p.add_argument("--top_p", type=float, default=0.3, help="nucleus sampling mass (0.3)")
-    p.add_argument(
-        "--max_tokens", type=positive_int, default=4096, help="reply length limit (4096)"
-    )
-    p.add_argument("--models", default=MODELS, help="models file (default %(default)s)")
-    p.add_argument("--keys", default=KEYS, help="API keys file (default %(default)s)")
+    add_generation_flags(p)
     p.set_defaults(modality=modality)
     return p
 
 
 def main(argv=None, modality: str = "image") -> int:
     args = build_parser(modality).parse_args(argv)
-    from lmad.llm.client import open_client
-    from lmad.llm.messages import GenerationParams
-    from lmad.series.pipeline import RunOptions, TamaRun
+    from lmad.series.analyzers import open_analyzer
+    from lmad.series.pipeline import TamaRun
 
-    client = open_client(
+    analyzer = open_analyzer(
         args.LLM,
+        generation_params(args),
         args.models,
         args.keys,
         f"{args.data_dir}/cache/llm",
         args.no_cache,
-        args.concurrency,
-        args.timeout,
+        client_options(args),
     )
     options = RunOptions(
         dataset=args.dataset,
@@ -116,14 +126,16 @@ def main(argv=None, modality: str = "image") -> int:
         limit=args.limit,
         seed=args.seed,
     )
-    params = GenerationParams(args.temperature, args.top_p, args.max_tokens)
-    run = TamaRun(options, client, params)
-    if client.config.provider == "offline":
-        print("note: --LLM offline is a nearest-neighbour baseline, not an LLM", file=sys.stderr)
+    run = TamaRun(options, analyzer)
+    if analyzer.label != analyzer.name:
+        print(
+            f"note: --LLM {analyzer.name} is not an LLM; tables call it {analyzer.label}",
+            file=sys.stderr,
+        )
     if args.dry_run:
         e = run.estimate()
         print(
-            f"dry run for {client.name}: {e.requests} requests (plus self-reflection for windows "
+            f"dry run for {analyzer.name}: {e.requests} requests (plus self-reflection for windows "
             f"with anomalies), ~{e.prompt_tokens} prompt + ~{e.completion_tokens} completion "
             f"tokens, ~${e.cost_usd:.2f}; nothing was sent"
         )
@@ -132,7 +144,7 @@ def main(argv=None, modality: str = "image") -> int:
     print(f"run log: {summary.log_path}")
     for line in summary.lines():
         print(line)
-    print(f"usage: {client.meter.summary()}")
+    print(f"usage: {analyzer.usage_summary()}")
     if summary.problems:
         shown = ", ".join(summary.problems[:10])
         more = f" and {len(summary.problems) - 10} more" if len(summary.problems) > 10 else ""

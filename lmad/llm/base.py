@@ -123,9 +123,11 @@ class Backend:
         """Send one request; raise :class:`TransientError` or :class:`FatalError` on failure."""
         raise NotImplementedError
 
-    def cache_extra(self, request: ChatRequest) -> object:
-        """Anything besides the messages that determines the answer (None for hosted models)."""
-        return None
+    @property
+    def answer_identity(self) -> str:
+        """The model as far as it decides the answers: its id, plus what a local backend adds
+        (its dtype); part of every cache key."""
+        return self.model
 
     def close(self) -> None:
         """Release clients or models."""

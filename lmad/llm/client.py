@@ -24,7 +24,14 @@ from typing import Any, TypeVar
 from lmad.errors import ConfigError, UserError
 from lmad.llm.base import Backend, ConnectFailure, FatalError, Reply, TransientError, Usage
 from lmad.llm.cache import ResponseCache
-from lmad.llm.config import ModelConfig, key_section, load_api_key, resolve_model
+from lmad.llm.config import (
+    KEYS_FILE,
+    MODELS_FILE,
+    ModelConfig,
+    key_section,
+    load_api_key,
+    resolve_model,
+)
 from lmad.llm.cost import CostMeter, Estimate, estimate_prompt_tokens, estimate_run
 from lmad.llm.messages import ChatRequest, assistant, request_hash, user
 from lmad.llm.reliability import RateLimiter, RetryPolicy
@@ -78,6 +85,16 @@ class JSONResult:
         return self.replies[0].request_hash if self.replies else ""
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a client sends requests: the one place of these defaults (the scripts' flags use them)."""
+
+    concurrency: int = 4
+    """Requests in flight at once."""
+    timeout: float = 120.0
+    """Seconds a request may take before it is retried."""
+
+
 class LLMClient:
     """Wraps a :class:`~lmad.llm.base.Backend` with everything a paid API needs."""
 
@@ -86,8 +103,8 @@ class LLMClient:
         config: ModelConfig,
         backend: Backend,
         cache: ResponseCache | None = None,
-        concurrency: int = 4,
-        timeout: float = 120.0,
+        concurrency: int = ClientOptions.concurrency,
+        timeout: float = ClientOptions.timeout,
         retry: RetryPolicy | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -115,10 +132,10 @@ class LLMClient:
         return self.config.name
 
     def key_for(self, request: ChatRequest) -> str:
-        model = self.config.model
+        model = self.backend.answer_identity
         if self.config.base_url:
             model = f"{model}@{self.config.base_url}"
-        return request_hash(self.config.provider, model, request, self.backend.cache_extra(request))
+        return request_hash(self.config.provider, model, request)
 
     def complete(self, request: ChatRequest, refresh: bool = False) -> Reply:
         """One reply: from the cache when present (unless ``refresh``), else from the provider."""
@@ -292,12 +309,8 @@ class LLMClient:
         self.backend.close()
 
 
-def build_backend(config: ModelConfig, keys_path: str | Path = "BigModel/api_keys.yaml") -> Backend:
+def build_backend(config: ModelConfig, keys_path: str | Path = KEYS_FILE) -> Backend:
     """The backend ``config`` names, with its key (never stored anywhere else)."""
-    if config.provider == "offline":
-        from lmad.series.offline import OfflineAnalyzer
-
-        return OfflineAnalyzer()
     if config.provider == "hf":
         from lmad.llm.hf_backend import HFBackend
 
@@ -337,12 +350,12 @@ def build_backend(config: ModelConfig, keys_path: str | Path = "BigModel/api_key
 
 def open_client(
     name: str,
-    models_path: str | Path = "BigModel/models.yaml",
-    keys_path: str | Path = "BigModel/api_keys.yaml",
+    models_path: str | Path = MODELS_FILE,
+    keys_path: str | Path = KEYS_FILE,
     cache_dir: str | Path | None = "data/cache/llm",
     no_cache: bool = False,
-    concurrency: int = 4,
-    timeout: float = 120.0,
+    concurrency: int = ClientOptions.concurrency,
+    timeout: float = ClientOptions.timeout,
     retry: RetryPolicy | None = None,
 ) -> LLMClient:
     """An :class:`LLMClient` for ``--LLM name``; ``no_cache`` bypasses the response cache."""

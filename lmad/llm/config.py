@@ -46,6 +46,12 @@ __all__ = [
     "scrub",
 ]
 
+
+MODELS_FILE = "BigModel/models.yaml"
+"""Where ``--LLM`` names are looked up (the scripts' ``--models`` default)."""
+KEYS_FILE = "BigModel/api_keys.yaml"
+"""Where API keys are read when no environment variable holds them (``--keys``)."""
+
 DEFAULT_KEY = {
     "openai": ("openai", "OPENAI_API_KEY"),
     "azure": ("azure", "AZURE_OPENAI_API_KEY"),
@@ -121,7 +127,7 @@ def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
     )
 
 
-def load_models(path: str | Path = "BigModel/models.yaml") -> dict[str, ModelConfig]:
+def load_models(path: str | Path = MODELS_FILE) -> dict[str, ModelConfig]:
     """Every named model in ``models.yaml``."""
     path = Path(path)
     if not path.exists():
@@ -136,32 +142,36 @@ def load_models(path: str | Path = "BigModel/models.yaml") -> dict[str, ModelCon
     return {str(n): _model_from_entry(str(n), e, str(path)) for n, e in models.items()}
 
 
-def resolve_model(name: str, path: str | Path = "BigModel/models.yaml") -> ModelConfig:
-    """The model ``--LLM name`` means: a ``models.yaml`` entry, ``hf:<id or path>`` or ``offline``."""
+def resolve_model(name: str, path: str | Path = MODELS_FILE) -> ModelConfig:
+    """The model ``--LLM name`` means: a ``models.yaml`` entry or ``hf:<id or path>``."""
     if name.startswith("hf:"):
         return ModelConfig(name=name, provider="hf", model=name[3:], key=NO_KEY)
-    models = load_models(path) if Path(path).exists() or name != "offline" else {}
+    models = load_models(path)
     if name in models:
         return models[name]
     if name == "offline":
-        return ModelConfig(name="offline", provider="offline", model="nn-distance", key=NO_KEY)
+        raise ConfigError(
+            "--LLM offline is lmad's nearest-neighbour time-series analyzer, not an LLM: "
+            "main_cli.py and ablation_eval.py take it; here name a model from "
+            f"{path} or hf:<model id or path>"
+        )
     folded = {n.lower(): n for n in models}
     hint = f" (did you mean {folded[name.lower()]!r}?)" if name.lower() in folded else ""
     raise ConfigError(
         f"unknown --LLM {name!r}{hint}; models in {path}: {', '.join(models)}; "
-        "or use hf:<model id or path>, or offline"
+        "or use hf:<model id or path>"
     )
 
 
-def load_api_key(config: ModelConfig, keys_path: str | Path = "BigModel/api_keys.yaml") -> str:
+def load_api_key(config: ModelConfig, keys_path: str | Path = KEYS_FILE) -> str:
     """The API key of ``config``: its environment variable, else its section of ``api_keys.yaml``.
 
-    Returns ``""`` for models that need none (``key: none``, local servers, hf, offline).
+    Returns ``""`` for models that need none (``key: none``, local servers, hf).
     """
     section, env = DEFAULT_KEY.get(config.provider, (None, None))
     section = config.key or section
     env = config.key_env or env
-    if section == NO_KEY or config.provider in ("hf", "offline"):
+    if section == NO_KEY or config.provider == "hf":
         return ""
     if env and os.environ.get(env):
         return os.environ[env].strip()

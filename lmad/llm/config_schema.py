@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from lmad.errors import ConfigError
 
-Provider = Literal["openai", "azure", "openai-compatible", "zhipuai", "hf", "offline"]
+Provider = Literal["openai", "azure", "openai-compatible", "zhipuai", "hf"]
 PROVIDERS: tuple[str, ...] = get_args(Provider)
 MAX_PROBLEMS = 3
 """Problems of one entry spelled out in its message; the rest are counted."""

@@ -192,9 +192,10 @@ class HFBackend(Backend):
             raise ConfigError(f"hf: {exc}; install the extras with pip install 'lmad[hf]'") from exc
         self.takes_images = self.loaded.vision
 
-    def cache_extra(self, request: ChatRequest) -> object:
+    @property
+    def answer_identity(self) -> str:
         """The dtype changes the answers of a local model, so it is part of the cache key."""
-        return {"dtype": self.dtype}
+        return f"{self.model}[dtype={self.dtype}]"
 
     def _text_inputs(self, messages: tuple[Message, ...]) -> Any:
         """Token ids and attention mask of a text-only chat (tensors on CPU)."""

@@ -1,8 +1,4 @@
-"""Chat messages whose content mixes text and PNG images, and the request a backend receives.
-
-Parts may carry the series ``values`` they were made from. Hosted models never see them (they get the
-text or the picture); the built-in offline analyzer reads them instead of the pixels.
-"""
+"""Chat messages whose content mixes text and PNG images, and the request a backend receives."""
 
 from __future__ import annotations
 
@@ -12,8 +8,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 Role = Literal["system", "user", "assistant"]
 TASKS = ("reference", "analysis", "reflection", "repair", "classify", "chat")
 
@@ -21,14 +15,12 @@ TASKS = ("reference", "analysis", "reflection", "repair", "classify", "chat")
 @dataclass(frozen=True)
 class TextPart:
     text: str
-    values: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class ImagePart:
     png: bytes = field(repr=False)
     detail: str = "high"
-    values: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def sha256(self) -> str:
@@ -65,9 +57,9 @@ def system(text: str) -> Message:
     return Message("system", (TextPart(text),))
 
 
-def user(text: str, images: list[ImagePart] | tuple[ImagePart, ...] = (), **kw: Any) -> Message:
+def user(text: str, images: list[ImagePart] | tuple[ImagePart, ...] = ()) -> Message:
     """A user turn: the text, then the images in order."""
-    return Message("user", (TextPart(text, **kw), *images))
+    return Message("user", (TextPart(text), *images))
 
 
 def assistant(text: str) -> Message:
@@ -93,7 +85,7 @@ class ChatRequest:
     task: str = "chat"
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able description of everything sent: images by content hash, no values."""
+        """A JSON-able description of everything sent: images by content hash."""
         return {
             "messages": [
                 {
@@ -116,25 +108,9 @@ class ChatRequest:
         }
 
 
-def request_hash(provider: str, model: str, request: ChatRequest, extra: Any = None) -> str:
-    """Cache key: sha256 of provider, model, messages (images by content hash) and parameters.
-
-    The offline analyzer's answers depend on the series values, so for it ``extra`` carries their
-    hash; hosted models ignore values and so does their key.
-    """
+def request_hash(provider: str, model: str, request: ChatRequest) -> str:
+    """Cache key: sha256 of provider, model (with whatever else decides its answers, such as a local
+    model's dtype), messages (images by content hash) and parameters."""
     payload = {"provider": provider, "model": model, "request": request.fingerprint()}
-    if extra is not None:
-        payload["extra"] = extra
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode("utf-8")
     return hashlib.sha256(blob).hexdigest()
-
-
-def values_hash(request: ChatRequest) -> str:
-    """sha256 over every part's attached values (for backends that read them)."""
-    digest = hashlib.sha256()
-    for message in request.messages:
-        for part in message.parts:
-            if part.values is not None:
-                digest.update(np.ascontiguousarray(part.values, dtype=np.float64).tobytes())
-            digest.update(b"|")
-    return digest.hexdigest()

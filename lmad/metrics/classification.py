@@ -4,7 +4,7 @@ TAMA's classification task asks the model to name the type of each anomaly it ma
 contextual, frequency, trend or shapelet. Scoring works per true anomaly segment:
 
 1. :func:`segment_types` pairs each true segment (a run of equal non-zero values of the per-point
-   type annotation, 1..5 = the five types in :data:`lmad.series.base.ANOMALY_TYPES` order) with the
+   type annotation, 1..5 = the five types in :data:`lmad.anomaly_types.ANOMALY_TYPES` order) with the
    type of the predicted interval that overlaps it most, or ``"none"`` when nothing overlaps;
 2. :func:`type_confusion` counts the (true, predicted) pairs in a confusion matrix;
 3. :func:`type_accuracy` is the fraction of segments whose predicted type equals the true one
@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.errors import DataError
-from lmad.series.base import ANOMALY_TYPES
 
 NONE = "none"
 """The predicted type of a true segment that no predicted interval overlaps."""

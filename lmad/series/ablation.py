@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmad.errors import DataError
+from lmad.llm.client import ClientOptions
+from lmad.llm.config import KEYS_FILE, MODELS_FILE
+from lmad.llm.messages import GenerationParams
 from lmad.report.tables import Table
 from lmad.series.evaluate import EvalOptions, evaluate_llm
 from lmad.series.evaluation_report import llm_label
+from lmad.series.pipeline import RunOptions
 from lmad.series.protocols import get_protocol
 from lmad.series.runlog import safe_name
 
@@ -29,6 +33,28 @@ ABLATIONS = {
     "ticks": ("x tick spacing", [10, 25, 50, 100, 200]),
     "llm": ("references", [0, 1]),
 }
+
+
+@dataclass
+class AblationOptions:
+    """One ablation: what varies, and how every setting's run is asked.
+
+    ``run`` holds the settings every run shares (dataset, modality, references for the window and
+    tick ablations, self-reflection, seed, data folder); ``params`` and ``client`` are the sampling
+    and sending settings, the same as a ``main_cli.py`` run's, so a setting's answers and cache keys
+    are those of the equivalent main run.
+    """
+
+    ablation: str
+    llms: list[str]
+    run: RunOptions
+    values: list[int] | None = None
+    make_missing: bool = False
+    protocol: str = EvalOptions.protocol
+    params: GenerationParams = field(default_factory=GenerationParams)
+    client: ClientOptions = field(default_factory=ClientOptions)
+    models: str | Path = MODELS_FILE
+    keys: str | Path = KEYS_FILE
 
 
 @dataclass
@@ -50,7 +76,7 @@ def settings(
     llms: list[str],
     values: list[int] | None,
     references: int,
-    modality: str = "image",
+    modality: str,
 ) -> list[Setting]:
     if ablation not in ABLATIONS:
         raise DataError(f"unknown ablation {ablation!r}; choose from {', '.join(ABLATIONS)}")
@@ -68,87 +94,80 @@ def settings(
     return out
 
 
-def run_setting(
-    setting: Setting,
-    dataset: str,
-    data_dir: str | Path,
-    modality: str,
-    double_check: bool,
-    concurrency: int,
-) -> None:
-    """Make the processed data the setting needs (if missing) and run it (resuming)."""
-    from lmad.llm.client import open_client
-    from lmad.series.pipeline import RunOptions, TamaRun
+def prepare_setting(setting: Setting, run: RunOptions) -> None:
+    """Make the processed data a window or tick setting needs, when it is missing."""
     from lmad.series.prepare import PrepareOptions, prepare_dataset, processed_root
 
-    root = processed_root(data_dir, dataset, setting.subtask)
-    if not any(root.glob("*/test/meta.json")):
-        for mode in ("train", "test"):
-            stride = setting.window_size // 3 if setting.window_size else None
-            prepare_dataset(
-                PrepareOptions(
-                    dataset=dataset,
-                    mode=mode,
-                    modality=modality,
-                    window_size=setting.window_size,
-                    stride=stride,
-                    x_ticks=setting.x_ticks,
-                    subtask=setting.subtask,
-                    data_dir=data_dir,
-                )
+    root = processed_root(run.data_dir, run.dataset, setting.subtask)
+    if any(root.glob("*/test/meta.json")):
+        return
+    for mode in ("train", "test"):
+        stride = setting.window_size // 3 if setting.window_size else None
+        prepare_dataset(
+            PrepareOptions(
+                dataset=run.dataset,
+                mode=mode,
+                modality=run.modality,
+                window_size=setting.window_size,
+                stride=stride,
+                x_ticks=setting.x_ticks,
+                subtask=setting.subtask,
+                data_dir=run.data_dir,
             )
-    client = open_client(
-        setting.llm, cache_dir=Path(data_dir) / "cache" / "llm", concurrency=concurrency
-    )
-    options = RunOptions(
-        dataset=dataset,
+        )
+
+
+def run_setting(setting: Setting, options: AblationOptions) -> None:
+    """Make the processed data the setting needs (if missing) and run it (resuming)."""
+    from lmad.series.analyzers import open_analyzer
+    from lmad.series.pipeline import TamaRun
+
+    prepare_setting(setting, options.run)
+    run = replace(
+        options.run,
         llm=setting.llm,
-        modality=modality,
         normal_reference=setting.references,
-        double_check=double_check,
         subtask=setting.subtask,
-        data_dir=data_dir,
         run_name=setting.run_name,
     )
-    summary = TamaRun(options, client).execute(show_progress=True)
+    analyzer = open_analyzer(
+        setting.llm,
+        options.params,
+        options.models,
+        options.keys,
+        cache_dir=Path(run.data_dir) / "cache" / "llm",
+        client=options.client,
+    )
+    summary = TamaRun(run, analyzer).execute(show_progress=True)
     if summary.incomplete:
         log.warning("%s/%s: %s", setting.llm, setting.value, summary.incomplete)
 
 
-def ablation_table(
-    ablation: str,
-    dataset: str,
-    llms: list[str],
-    values: list[int] | None = None,
-    data_dir: str | Path = "data",
-    run: bool = False,
-    modality: str = "image",
-    references: int = 3,
-    double_check: bool = True,
-    concurrency: int = 4,
-    protocol: str = "lmad",
-) -> Table:
+def ablation_table(options: AblationOptions) -> Table:
     """One table: a row per (LLM, setting) with the protocol's F1 of each row and its two areas
     (precision-recall and ROC) of the Pred row, pooled as the protocol pools."""
-    label = ABLATIONS.get(ablation, (ablation,))[0]
-    spec = get_protocol(protocol)
+    o, run = options, options.run
+    label = ABLATIONS.get(o.ablation, (o.ablation,))[0]
+    spec = get_protocol(o.protocol)
     f1_key, pr_key, roc_key = spec.headline
     area_names = [spec.columns[pr_key], spec.columns[roc_key]]
     table = Table(
         ["LLM", label, *(f"{spec.columns[f1_key]} {row}" for row in spec.rows), *area_names,
          "answered"],
-        title=f"{dataset}: ablation of {label} ({spec.name} protocol, {spec.pooling})",
+        title=f"{run.dataset}: ablation of {label} ({spec.name} protocol, {spec.pooling})",
     )  # fmt: skip
     missing = []
-    for s in settings(ablation, dataset, llms, values, references, modality):
-        if run:
-            run_setting(s, dataset, data_dir, modality, double_check, concurrency)
-        options = EvalOptions(
-            dataset, [s.llm], s.subtask, data_dir, s.run_name, plots=False, modality=modality,
-            protocol=protocol,
+    for s in settings(
+        o.ablation, run.dataset, o.llms, o.values, run.normal_reference, run.modality
+    ):
+        if o.make_missing:
+            run_setting(s, o)
+        evaluation = EvalOptions(
+            dataset=run.dataset, llms=[s.llm], subtask=s.subtask, data_dir=run.data_dir,
+            run_name=s.run_name, plots=False, modality=run.modality, protocol=o.protocol,
         )  # fmt: skip
         try:
-            result = evaluate_llm(options, s.llm)
+            result = evaluate_llm(evaluation, s.llm)
         except DataError as exc:
             missing.append(f"{s.llm}/{s.value}: {exc}")
             table.add(llm_label(s.llm), s.value, *[math.nan] * (len(spec.rows) + 2), "-")

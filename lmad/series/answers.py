@@ -1,9 +1,10 @@
 """Reading a model's answer for one window: find the JSON, accept TAMA's legacy forms, validate.
 
-:func:`parse_answer` turns a reply into the DESIGN.md ``Answer`` contract: anomalies with window-local
-``[start, end)`` intervals (end exclusive; a point ``i`` is ``[i, i + 1)``), a confidence 1-4 and one of
-the five TAMA types, sorted by start. It also reads TAMA's legacy dicts (``abnormal_index`` as a string
-``"[(s, e)/c/type, (i)/c/type]"`` or a list, ``corrected_abnormal_index`` from the reflection step).
+:func:`parse_answer` turns a reply into the answer schema (docs/design.md, "Answer schema"):
+anomalies with window-local ``[start, end)`` intervals (end exclusive; a point ``i`` is
+``[i, i + 1)``), a confidence 1-4 and one of the five TAMA types, sorted by start. It also reads
+TAMA's legacy dicts (``abnormal_index`` as a string ``"[(s, e)/c/type, (i)/c/type]"`` or a list,
+``corrected_abnormal_index`` from the reflection step).
 Small slips are fixed and noted in ``Answer.warnings``; anything else raises :class:`AnswerError`,
 whose message is short enough to show the model in :func:`repair_prompt`.
 """
@@ -17,7 +18,7 @@ from dataclasses import asdict, dataclass, field, replace
 from itertools import accumulate
 from typing import Any
 
-from lmad.series.base import ANOMALY_TYPES
+from lmad.anomaly_types import ANOMALY_TYPES
 
 
 class AnswerError(ValueError):
@@ -345,7 +346,7 @@ def _from_design(data: dict, warnings: list[str]) -> tuple[list[tuple[str, Anoma
 def parse_answer(
     text_or_dict: str | dict, window_length: int, on_out_of_window: str = "clamp"
 ) -> Answer:
-    """Parse and validate a window answer (DESIGN schema or TAMA's legacy dicts).
+    """Parse and validate a window answer (lmad's answer schema or TAMA's legacy dicts).
 
     Intervals outside ``[0, window_length)`` are clipped, or dropped when nothing is left
     (``on_out_of_window="clamp"``, each with a warning), or raise :class:`AnswerError` (``"reject"``).

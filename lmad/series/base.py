@@ -1,7 +1,8 @@
 """The series every loader returns, and the checks every loader applies.
 
-Contract (DESIGN.md): values are float arrays of shape (time, channels); labels are int 0/1 of shape
-(time,); an optional per-point type annotation uses 0 = normal and 1..5 for the five TAMA anomaly types.
+Contract (docs/design.md, "Series and windows"): values are float arrays of shape (time, channels);
+labels are int 0/1 of shape (time,); an optional per-point type annotation uses 0 = normal and 1..5
+for the five TAMA anomaly types.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from lmad.anomaly_types import ANOMALY_TYPES  # noqa: F401  (loaders import it from here)
 from lmad.errors import DataError
 
 log = logging.getLogger(__name__)
-
-ANOMALY_TYPES: tuple[str, ...] = ("global", "contextual", "frequency", "trend", "shapelet")
-"""The five TAMA anomaly types; the per-point annotation stores ``index + 1``."""
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,17 @@
-"""The offline analyzer: answers TAMA's time-series prompts without an LLM, a key or a GPU.
+"""The offline analyzer (``--LLM offline``): TAMA's three stages without an LLM, a key or a GPU.
 
-:class:`OfflineAnalyzer` is a :class:`~lmad.llm.base.Backend` that reads the series values attached
-to message parts (``part.values``, z-scored 1-D arrays), never the pixels, and answers in the same
-schemas as a hosted model (DESIGN.md, "Answer"). Its answers depend on those values, so
-:meth:`OfflineAnalyzer.cache_extra` returns their hash. Every text it writes starts with
-"Offline analyzer (not an LLM)".
+:class:`OfflineAnalyzer` is an :class:`~lmad.series.analyzers.Analyzer` that works on the window
+arrays of each job (z-scored, one channel), never on pixels or prompts, and answers in the same
+schema as a model (docs/design.md, "Answer schema"). Tables label it "offline (non-LLM baseline)";
+every text it writes starts with "Offline analyzer (not an LLM)".
 
-Tasks:
+Stages:
 
-- ``reference``: the value-carrying parts of the last user message are normal windows; the answer
-  ``{"normal_pattern": ...}`` gives their period (autocorrelation), range, mean, stability (std of
-  per-period means), trend (slope per 100 points) and typical peaks and troughs.
-- ``analysis``: references are the value-carrying parts of every earlier user message; the target
-  is the last value-carrying part of the last user message.
-- ``reflection``: the last user message holds the full window (its longest value array) and the
-  first answer (the JSON object in its text); each first-answer interval is re-scored.
-- ``repair``: the last assistant text is returned unchanged.
+- ``reference``: the job's reference windows are normal; the answer ``{"normal_pattern": ...}``
+  gives their period (autocorrelation), range, mean, stability (std of per-period means), trend
+  (slope per 100 points) and typical peaks and troughs.
+- ``analyse``: the job's window against its reference windows (none: the window by itself).
+- ``reflect``: each interval of the first answer (the job's analysis record) is re-scored.
 
 Analysis algorithm (nearest-neighbour distance, a matrix-profile AB-join):
 
@@ -50,115 +46,124 @@ Reflection keeps a first-answer interval when its peak point score exceeds the t
 
 from __future__ import annotations
 
+import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from lmad.llm.base import Backend, FatalError, Reply, Usage
-from lmad.llm.messages import ChatRequest, Message, values_hash
-from lmad.series.base import ANOMALY_TYPES
+from lmad.anomaly_types import ANOMALY_TYPES
+from lmad.series.analyzers import OFFLINE, ZERO_USAGE, Analyzer, Job
+from lmad.series.answers import parse_answer
 from lmad.series.offline_detection import Detection, confidence_of
-from lmad.series.offline_features import (
-    Normal,
-    describe_normal,
-    runs,
-)
+from lmad.series.offline_features import Normal, describe_normal, runs
 
 PREFIX = "Offline analyzer (not an LLM): "
-NO_VALUES = "offline analyzer needs the window values attached to the prompt"
-
-
+LABEL = "offline (non-LLM baseline)"
 ALGORITHM_VERSION = 3
-"""Bump when the analysis changes, so cached answers of the old algorithm are not reused."""
+"""Bump when the analysis changes: it is part of every request hash, so a changed algorithm makes
+the answers of the old one stale and a rerun asks again."""
 
 
-class OfflineAnalyzer(Backend):
-    """A built-in analyzer with the interface of an LLM backend (see the module docstring)."""
+@dataclass(frozen=True)
+class Finding:
+    """One interval the detector reports, with how far its peak lies beyond the threshold."""
 
-    provider = "offline"
+    ratio: float
+    start: int
+    end: int
+    kind: str
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": int(self.start),
+            "end": int(self.end),
+            "confidence": confidence_of(self.ratio),
+            "type": self.kind,
+            "explanation": self.explanation,
+        }
+
+
+class OfflineAnalyzer(Analyzer):
+    """A built-in nearest-neighbour analyzer with the interface of the LLM one (module docstring)."""
+
+    name = OFFLINE
+    label = LABEL
     takes_images = True
 
     def __init__(
         self,
-        model: str = "nn-distance",
         margin: float = 1.2,
         reflection_margin: float = 1.1,
         mad_k: float = 5.0,
         max_intervals: int = 5,
     ) -> None:
-        super().__init__(model)
         self.margin = margin
         self.reflection_margin = reflection_margin
         self.mad_k = mad_k
         self.max_intervals = max_intervals
 
-    def cache_extra(self, request: ChatRequest) -> object:
-        """The values (answers depend on them), the parameters and the algorithm's version."""
-        return {
-            "values": values_hash(request),
-            "version": ALGORITHM_VERSION,
+    # -- the Analyzer interface ----------------------------------------------------------------
+    def reference(self, job: Job, refresh: bool = False) -> dict[str, Any]:
+        refs = job.reference_values()
+        answer = {"normal_pattern": PREFIX + describe_normal(Normal.of(refs))}
+        return self._record(job, answer, self._hash(job, refs))
+
+    def analyse(self, job: Job, refresh: bool = False) -> dict[str, Any]:
+        target = job.values()
+        answer = self.analysis(target, job.reference_values())
+        return self._record(job, answer, self._hash(job, [target]))
+
+    def reflect(self, job: Job, refresh: bool = False) -> dict[str, Any]:
+        target = job.values()
+        first = list((job.first or {}).get("answer", {}).get("anomalies", []))
+        answer = self.reflection(target, job.reference_values(), first)
+        return self._record(job, answer, self._hash(job, [target], first))
+
+    def _hash(self, job: Job, arrays: list[np.ndarray], first: Any = None) -> str:
+        """What decides the answer: algorithm, parameters, stage, the arrays, what it builds on."""
+        digest = hashlib.sha256()
+        head = {
+            "analyzer": OFFLINE, "version": ALGORITHM_VERSION, "stage": job.stage,
             "params": [self.margin, self.reflection_margin, self.mad_k, self.max_intervals],
-        }
+            "links": job.links(), "first": first,
+        }  # fmt: skip
+        digest.update(json.dumps(head, sort_keys=True).encode("utf-8"))
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array, dtype=np.float64).tobytes() + b"|")
+        return digest.hexdigest()
 
-    def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
-        if request.task == "repair":
-            earlier = [m for m in request.messages if m.role == "assistant"]
-            if not earlier:
-                raise FatalError("offline analyzer: a repair request without an assistant turn")
-            return Reply(text=earlier[-1].text, usage=Usage(0, 0), cost_usd=0.0)
-        handlers = {
-            "reference": self.reference,
-            "analysis": self.analysis,
-            "reflection": self.reflection,
-        }
-        if request.task not in handlers:
-            raise FatalError(
-                "offline analyzer answers the time-series prompts only (reference, analysis, "
-                f"reflection); task {request.task}"
-            )
-        answer = handlers[request.task](request)
-        return Reply(text=json.dumps(answer), usage=Usage(0, 0), cost_usd=0.0)
+    @staticmethod
+    def _record(job: Job, answer: dict[str, Any], request_hash: str) -> dict[str, Any]:
+        raw = json.dumps(answer)
+        warnings = None
+        if job.stage != "reference":
+            parsed = parse_answer(raw, job.item.test.meta["window_size"])
+            answer, warnings = parsed.to_dict(), parsed.warnings
+        record = job.record(
+            status="answered", request_hash=request_hash, answer=answer, raw=raw,
+            usage=dict(ZERO_USAGE), error=None, repaired=False, cached=False,
+        )  # fmt: skip
+        if job.stage == "analysis":
+            record["warnings"] = warnings
+        return record
 
-    # -- tasks ------------------------------------------------------------------------------------
+    def usage_summary(self) -> str:
+        return "no requests: the offline analyzer is not an LLM"
 
-    def reference(self, request: ChatRequest) -> dict[str, str]:
-        *_, last = _user_turns(request)
-        windows = _values_of(last)
-        if not windows:
-            raise FatalError(NO_VALUES)
-        return {"normal_pattern": PREFIX + describe_normal(Normal.of(windows))}
-
-    def analysis(self, request: ChatRequest) -> dict[str, Any]:
-        *earlier, last = _user_turns(request)
-        windows = _values_of(last)
-        if not windows:
-            raise FatalError(NO_VALUES)
-        target = windows[-1]
-        detections = self.detections(target, _references(earlier, target))
+    # -- the detector --------------------------------------------------------------------------
+    def analysis(self, target: np.ndarray, refs: list[np.ndarray]) -> dict[str, Any]:
+        """The answer for ``target`` against the normal windows ``refs`` (empty: a self-join)."""
+        detections = self.detections(target, refs)
         if not detections:
             return _answer([], PREFIX + f"the window of {len(target)} points is too short.")
         det = detections[0]
-        chosen = []  # (ratio to the threshold, start, end, type, explanation)
-        covered = np.zeros(len(target), dtype=bool)  # the primary finds, widened by m / 2
-        for scale in detections:
-            finds = []
-            for start, end in scale.intervals():
-                kind, reason, start, end = scale.classify(start, end)
-                peak = scale.peak(start, end)
-                note = f"Peak nearest-neighbour distance {peak:.2f} vs threshold "
-                note += f"{scale.threshold:.2f} (subsequences of {scale.m} points)"
-                ratio = peak / scale.threshold
-                finds.append(
-                    (ratio, start, end, kind, f"{note}, {ratio:.1f}x. Type {kind}: {reason}.")
-                )
-            finds = [f for f in finds if not covered[f[1] : f[2]].any()]
-            chosen += finds
-            for _, start, end, *_ in finds:
-                covered[max(0, start - det.m // 2) : end + det.m // 2] = True
-        covered[:] = False
-        for _, start, end, *_ in chosen:
-            covered[start:end] = True
+        chosen = self._profile_findings(detections, len(target))
+        covered = np.zeros(len(target), dtype=bool)
+        for find in chosen:
+            covered[find.start : find.end] = True
         nrm = det.normal
         far = det.far_points(3.0) if det.has_refs else np.zeros_like(covered)
         for a, b in runs(far & ~covered):
@@ -167,18 +172,9 @@ class OfflineAnalyzer(Backend):
             note += (
                 f"[{nrm.low:.2f}, {nrm.high:.2f}] (more than 3), missed by the distance profile."
             )
-            chosen.append((beyond / 3.0, a, b, "global", note))
-        chosen = sorted(chosen, key=lambda c: -c[0])[: self.max_intervals]
-        anomalies = [
-            {
-                "start": int(start),
-                "end": int(end),
-                "confidence": confidence_of(ratio),
-                "type": kind,
-                "explanation": explanation,
-            }
-            for ratio, start, end, kind, explanation in sorted(chosen, key=lambda c: c[1])
-        ]
+            chosen.append(Finding(beyond / 3.0, a, b, "global", note))
+        chosen = sorted(chosen, key=lambda f: -f.ratio)[: self.max_intervals]
+        anomalies = [f.to_dict() for f in sorted(chosen, key=lambda f: f.start)]
         found = f"{len(anomalies)} interval(s)" if anomalies else "no interval"
         return _answer(
             anomalies,
@@ -186,14 +182,35 @@ class OfflineAnalyzer(Backend):
             f"{det.threshold:.2f} (subsequence length {det.m}).",
         )
 
-    def reflection(self, request: ChatRequest) -> dict[str, Any]:
-        *earlier, last = _user_turns(request)
-        windows = _values_of(last)
-        if not windows:
-            raise FatalError(NO_VALUES)
-        target = max(reversed(windows), key=len)
-        first = _first_answer(last.text)
-        detections = self.detections(target, _references(earlier, target))
+    @staticmethod
+    def _profile_findings(detections: list[Detection], length: int) -> list[Finding]:
+        """Intervals above each scale's threshold; a later (shorter) scale adds only intervals
+        away from the earlier ones (more than m / 2 of the first scale from them)."""
+        chosen: list[Finding] = []
+        covered = np.zeros(length, dtype=bool)
+        half = detections[0].m // 2
+        for scale in detections:
+            finds = []
+            for start, end in scale.intervals():
+                kind, reason, start, end = scale.classify(start, end)
+                peak = scale.peak(start, end)
+                note = f"Peak nearest-neighbour distance {peak:.2f} vs threshold "
+                note += f"{scale.threshold:.2f} (subsequences of {scale.m} points)"
+                ratio = peak / scale.threshold
+                explanation = f"{note}, {ratio:.1f}x. Type {kind}: {reason}."
+                finds.append(Finding(ratio, start, end, kind, explanation))
+            finds = [f for f in finds if not covered[f.start : f.end].any()]
+            chosen += finds
+            for f in finds:
+                covered[max(0, f.start - half) : f.end + half] = True
+        return chosen
+
+    def reflection(
+        self, target: np.ndarray, refs: list[np.ndarray], first: list[Any]
+    ) -> dict[str, Any]:
+        """Keep each interval of the first answer whose peak lies beyond the threshold times
+        ``reflection_margin``; drop the others (and any malformed item)."""
+        detections = self.detections(target, refs)
         kept, dropped = [], 0
         for item in first:
             try:
@@ -247,51 +264,3 @@ class OfflineAnalyzer(Backend):
 
 def _answer(anomalies: list[dict[str, Any]], description: str) -> dict[str, Any]:
     return {"anomalies": anomalies, "description": description}
-
-
-def _user_turns(request: ChatRequest) -> list[Message]:
-    turns = [m for m in request.messages if m.role == "user"]
-    if not turns:
-        raise FatalError("offline analyzer: the request has no user message")
-    return turns
-
-
-def _values_of(message: Message) -> list[np.ndarray]:
-    found = []
-    for part in message.parts:
-        if part.values is None:
-            continue
-        values = np.asarray(part.values, dtype=np.float64)
-        if values.ndim > 1 and values.shape[1:] == (1,) * (values.ndim - 1):
-            values = values.reshape(-1)
-        if values.ndim != 1:
-            raise FatalError(f"offline analyzer reads 1-D values, got shape {values.shape}")
-        if not np.isfinite(values).all():
-            raise FatalError("offline analyzer: the attached values contain NaN or infinity")
-        found.append(values)
-    return found
-
-
-def _references(earlier: list[Message], target: np.ndarray) -> list[np.ndarray]:
-    """Value arrays of earlier user turns, except copies of the target (a previous analysis)."""
-    refs = [v for m in earlier for v in _values_of(m)]
-    return [r for r in refs if not (len(r) == len(target) and np.array_equal(r, target))]
-
-
-def _first_answer(text: str) -> list[dict[str, Any]]:
-    """The anomalies of the JSON object in ``text``: first '{' to last '}', else the first object
-    that decodes there with an ``anomalies`` list."""
-    found: list[Any] = []
-    try:
-        found.append(json.loads(text[text.find("{") : text.rfind("}") + 1]))
-    except ValueError:
-        decoder = json.JSONDecoder()
-        for pos in (i for i, ch in enumerate(text) if ch == "{"):
-            try:
-                found.append(decoder.raw_decode(text, pos)[0])
-            except ValueError:
-                continue
-    for parsed in found:
-        if isinstance(parsed, dict) and isinstance(parsed.get("anomalies"), list):
-            return [a for a in parsed["anomalies"] if isinstance(a, dict)]
-    raise FatalError("offline analyzer: no JSON first answer with 'anomalies' in the reflection")

@@ -7,7 +7,6 @@
 
 Our wording follows TAMA's Background / Task / Target structure. The axes are described the right
 way round (TAMA's image prompts had them swapped): x is the position in the window, y the value.
-Every part that shows a window carries its values, which only the offline analyzer reads.
 """
 
 from __future__ import annotations
@@ -120,10 +119,9 @@ class PromptBuilder:
         self.intro = background(modality, window_size, x_ticks, text_form)
 
     def window_part(self, values: np.ndarray, png: bytes | None = None) -> ImagePart | TextPart:
-        values = np.asarray(values, dtype=np.float64)
         if self.modality == "image":
-            return ImagePart(png, "high", values=values)
-        return TextPart(serialize(values, self.text_form), values=values)
+            return ImagePart(png, "high")
+        return TextPart(serialize(np.asarray(values, dtype=np.float64), self.text_form))
 
     def reference_request(self, parts: list[ImagePart | TextPart]) -> ChatRequest:
         message = self._user(reference_prompt(len(parts), self.intro), parts, "Reference")
@@ -156,7 +154,6 @@ class PromptBuilder:
                 TextPart(f"Positions {a} to {b}: " + serialize_index_value(values[a:b], start=a))
                 for a, b in views
             ]
-        parts[0] = _with_values(parts[0], values)
         message = Message("user", (TextPart(text), *parts))
         messages = (*analysis.messages, assistant_turn(json.dumps(first_answer)), message)
         return ChatRequest(messages, self.params, task="reflection")
@@ -168,9 +165,3 @@ class PromptBuilder:
                 content.append(TextPart(f"{label} {i + 1}:"))
             content.append(part)
         return Message("user", tuple(content))
-
-
-def _with_values(part, values: np.ndarray):
-    if isinstance(part, ImagePart):
-        return ImagePart(part.png, part.detail, values=values)
-    return TextPart(part.text, values=values)

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.errors import DataError
-from lmad.series.base import ANOMALY_TYPES
 
 STAGES = ("reference", "analysis", "reflection")
 STATUSES = ("answered", "failed", "blocked")

@@ -27,7 +27,8 @@ MODELS = ROOT / "BigModel" / "models.yaml"
 
 def test_bundled_models_yaml():
     models = load_models(MODELS)
-    assert {"GPT-4o", "GPT-4o-mini", "GLM-4v-plus", "offline", "vllm-local"} <= set(models)
+    assert {"GPT-4o", "GPT-4o-mini", "GLM-4v-plus", "vllm-local"} <= set(models)
+    assert "offline" not in models  # lmad's own analyzer, not a model an LLM client can reach
     gpt = models["GPT-4o"]
     assert (gpt.provider, gpt.json_mode, gpt.images) == ("openai", True, True)
     assert gpt.cost(1_000_000, 1_000_000) == pytest.approx(12.5)
@@ -37,7 +38,8 @@ def test_bundled_models_yaml():
 
 def test_resolve_model_names():
     assert resolve_model("hf:/models/llava", MODELS).model == "/models/llava"
-    assert resolve_model("offline", MODELS).provider == "offline"
+    with pytest.raises(ConfigError, match="--LLM offline is lmad's nearest-neighbour time-series"):
+        resolve_model("offline", MODELS)
     with pytest.raises(ConfigError, match=r"unknown --LLM 'gpt-4o' \(did you mean 'GPT-4o'\?\)"):
         resolve_model("gpt-4o", MODELS)
 

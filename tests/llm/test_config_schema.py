@@ -156,7 +156,7 @@ def test_provider_is_checked(tmp_path):
         load_models(path)
     assert str(info.value) == (
         f"{path}: model 'X': provider: expected one of openai, azure, openai-compatible, "
-        "zhipuai, hf, offline (got 'anthropic')"
+        "zhipuai, hf (got 'anthropic')"
     )
     path.write_text("X:\n  model: gpt-4o\n")
     with pytest.raises(ConfigError, match=r"model 'X': provider: missing; expected one of openai"):

@@ -17,7 +17,7 @@ from lmad.series.answers import (
     parse_reference,
     repair_prompt,
 )
-from lmad.series.base import ANOMALY_TYPES
+from lmad.anomaly_types import ANOMALY_TYPES
 
 
 def design(*anomalies: dict, description: str = "d") -> dict:

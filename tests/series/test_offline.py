@@ -1,19 +1,20 @@
-"""The offline analyzer: finds synthetic anomalies from the attached values, in the answer schema."""
+"""The offline analyzer: finds synthetic anomalies in the window arrays, in the answer schema."""
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lmad.llm.base import FatalError
-from lmad.llm.messages import ChatRequest, Message, TextPart, assistant, user, values_hash
-from lmad.series.base import ANOMALY_TYPES
+from lmad.anomaly_types import ANOMALY_TYPES
+from lmad.series.analyzers import Job, SeriesWork
 from lmad.series.offline import OfflineAnalyzer
 from lmad.series.offline_detection import Detection
 from lmad.series.offline_features import nn_profile
+from lmad.series.processed import ProcessedSplit
 from lmad.series.synthetic import generate_series
 
 W = 600
@@ -37,25 +38,42 @@ def make_case(seed: int, kind: str, anomaly: str):
     return s, refs, z[3 * W : 4 * W], z[start : start + W], (a - start, b - start)
 
 
-def reference_turn(refs) -> Message:
-    parts = [TextPart(f"Normal reference {i + 1}", values=r) for i, r in enumerate(refs)]
-    return Message("user", (TextPart("Learn the normal pattern."), *parts))
+def split_of(windows: list[np.ndarray]) -> ProcessedSplit:
+    """An in-memory processed split of one channel holding ``windows``."""
+    array = np.stack(windows)[:, :, None]
+    meta = {"window_size": array.shape[1], "starts": list(range(len(windows)))}
+    return ProcessedSplit(Path("."), meta, array, np.zeros(array.shape[:2], dtype=np.int8))
 
 
-def analysis_request(refs, window) -> ChatRequest:
-    history = (reference_turn(refs), assistant('{"normal_pattern": "..."}')) if refs else ()
-    turn = user("Find the anomalies in this window.", values=window)
-    return ChatRequest((*history, turn), task="analysis")
+def job_of(stage: str, refs, window=None, first: dict | None = None) -> Job:
+    """A job as TamaRun builds it: the window (test), the references (train), the first answer."""
+    test = split_of([window if window is not None else refs[0]])
+    work = SeriesWork("s", test, split_of(refs) if len(refs) else None)
+    base = {"series": "s", "stage": stage, "modality": "text", "window": 0, "channel": 0}
+    reference = {"request_hash": "ref", "answer": {"normal_pattern": "..."}} if len(refs) else None
+    analysis = {"request_hash": "first", "answer": first} if first is not None else None
+    window_index = None if stage == "reference" else 0
+    return Job(stage, work, window_index, 0, base, tuple(range(len(refs))), reference, analysis)
 
 
-def answer_of(analyzer: OfflineAnalyzer, request: ChatRequest) -> dict:
-    reply = analyzer.complete(request)
-    assert reply.usage.total_tokens == 0 and reply.cost_usd == 0.0
-    return json.loads(reply.text)
+def answer_of(analyzer: OfflineAnalyzer, job: Job) -> dict:
+    """The answer of the record the analyzer writes for ``job`` (checked: answered, free)."""
+    stage = {"reference": analyzer.reference, "analysis": analyzer.analyse}
+    record = stage.get(job.stage, analyzer.reflect)(job, False)
+    assert record["status"] == "answered" and record["error"] is None
+    assert record["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    assert json.loads(record["raw"])[
+        "description" if job.stage != "reference" else "normal_pattern"
+    ]
+    return record["answer"]
+
+
+def analysis_job(refs, window) -> Job:
+    return job_of("analysis", refs, window)
 
 
 def check_answer(answer: dict, length: int) -> list[dict]:
-    """The DESIGN answer schema, with window-local end-exclusive intervals; returns the anomalies."""
+    """The answer schema (docs/design.md), window-local end-exclusive intervals; the anomalies."""
     assert set(answer) == {"anomalies", "description"}
     assert answer["description"].startswith("Offline analyzer (not an LLM): ")
     anomalies = answer["anomalies"]
@@ -119,7 +137,7 @@ def test_finds_and_types_synthetic_anomalies(anomaly, kind):
     hits = typed = 0
     for seed in SEEDS:
         _, refs, _, window, span = make_case(seed, kind, anomaly)
-        anomalies = check_answer(answer_of(analyzer, analysis_request(refs, window)), W)
+        anomalies = check_answer(answer_of(analyzer, analysis_job(refs, window)), W)
         found = overlapping(anomalies, span)
         hits += bool(found)
         typed += bool(found) and found[0]["type"] == anomaly
@@ -134,7 +152,7 @@ def test_finds_and_types_synthetic_anomalies(anomaly, kind):
 def test_a_spike_is_one_confident_global_point(kind):
     for seed in range(4):
         _, refs, _, window, (a, _) = make_case(seed, kind, "global")
-        anomalies = answer_of(OfflineAnalyzer(), analysis_request(refs, window))["anomalies"]
+        anomalies = answer_of(OfflineAnalyzer(), analysis_job(refs, window))["anomalies"]
         spikes = [x for x in anomalies if x["start"] <= a < x["end"]]
         assert len(spikes) == 1 and spikes[0]["end"] - spikes[0]["start"] <= 3, anomalies
 
@@ -142,7 +160,7 @@ def test_a_spike_is_one_confident_global_point(kind):
 def test_trend_interval_lies_inside_the_truth_and_explains_with_numbers():
     for seed in range(5):
         _, refs, _, window, (a, b) = make_case(seed, "sine", "trend")
-        anomalies = answer_of(OfflineAnalyzer(), analysis_request(refs, window))["anomalies"]
+        anomalies = answer_of(OfflineAnalyzer(), analysis_job(refs, window))["anomalies"]
         assert len(anomalies) == 1, anomalies
         item = anomalies[0]
         assert a - 5 <= item["start"] < item["end"] <= b + 5
@@ -156,7 +174,7 @@ def test_spike_stays_on_its_point_even_at_the_window_edges(where):
     _, refs, normal, _, _ = make_case(3, "sine", "trend")
     window = normal.copy()
     window[where] += 5.0
-    anomalies = answer_of(OfflineAnalyzer(), analysis_request(refs, window))["anomalies"]
+    anomalies = answer_of(OfflineAnalyzer(), analysis_job(refs, window))["anomalies"]
     assert [(x["start"], x["end"], x["type"]) for x in anomalies] == [(where, where + 1, "global")]
     assert anomalies[0]["confidence"] >= 3
 
@@ -165,7 +183,7 @@ def test_close_spikes_form_one_interval_and_distant_ones_two():
     _, refs, normal, _, _ = make_case(3, "sine", "trend")
     window = normal.copy()
     window[[200, 204, 450]] += 5.0
-    anomalies = answer_of(OfflineAnalyzer(), analysis_request(refs, window))["anomalies"]
+    anomalies = answer_of(OfflineAnalyzer(), analysis_job(refs, window))["anomalies"]
     assert [(x["start"], x["end"], x["type"]) for x in anomalies] == [
         (200, 205, "global"),
         (450, 451, "global"),
@@ -178,7 +196,7 @@ def test_anomaly_near_the_window_start_is_not_stretched_to_the_edge():
         train = s.values[: s.train_length]
         z = (s.values - train.mean()) / train.std()
         start = int(np.flatnonzero(s.labels)[0]) - 20  # the anomaly begins 20 points in
-        request = analysis_request(refs, z[start : start + W])
+        request = analysis_job(refs, z[start : start + W])
         anomalies = answer_of(OfflineAnalyzer(), request)["anomalies"]
         assert len(anomalies) == 1 and 15 <= anomalies[0]["start"] <= 25, (seed, anomalies)
 
@@ -188,14 +206,14 @@ def test_normal_window_has_no_confident_anomaly(kind):
     analyzer = OfflineAnalyzer()
     for seed in range(5):
         _, refs, normal, _, _ = make_case(seed, kind, "trend")
-        anomalies = check_answer(answer_of(analyzer, analysis_request(refs, normal)), W)
+        anomalies = check_answer(answer_of(analyzer, analysis_job(refs, normal)), W)
         assert all(x["confidence"] == 1 for x in anomalies), (seed, anomalies)
 
 
 def test_margin_is_the_threshold_factor():
     _, refs, _, window, _ = make_case(1, "sine", "trend")
-    loose = answer_of(OfflineAnalyzer(margin=1.2), analysis_request(refs, window))
-    strict = answer_of(OfflineAnalyzer(margin=100.0), analysis_request(refs, window))
+    loose = answer_of(OfflineAnalyzer(margin=1.2), analysis_job(refs, window))
+    strict = answer_of(OfflineAnalyzer(margin=100.0), analysis_job(refs, window))
     assert loose["anomalies"] and not strict["anomalies"]
     low = float(re.search(r"distance (\d+\.\d+)", loose["description"]).group(1))
     high = float(re.search(r"distance (\d+\.\d+)", strict["description"]).group(1))
@@ -206,8 +224,7 @@ def test_margin_is_the_threshold_factor():
 def test_reference_description_reports_the_period(kind):
     for seed in range(5):
         s, refs, _, _, _ = make_case(seed, kind, "trend")
-        request = ChatRequest((reference_turn(refs),), task="reference")
-        answer = json.loads(OfflineAnalyzer().complete(request).text)
+        answer = answer_of(OfflineAnalyzer(), job_of("reference", refs))
         assert set(answer) == {"normal_pattern"}
         text = answer["normal_pattern"]
         assert text.startswith("Offline analyzer (not an LLM): ")
@@ -220,34 +237,12 @@ def test_reference_description_reports_the_period(kind):
 
 def test_reference_without_period_says_so():
     noise = [np.random.default_rng(i).normal(size=W) for i in range(3)]
-    request = ChatRequest((reference_turn(noise),), task="reference")
-    text = json.loads(OfflineAnalyzer().complete(request).text)["normal_pattern"]
+    text = answer_of(OfflineAnalyzer(), job_of("reference", noise))["normal_pattern"]
     assert "No clear period" in text and "Estimated period" not in text
 
 
-def reflection_request(refs, window, first: dict) -> ChatRequest:
-    """TAMA's conversation: references, the analysis turn, the first answer, then the check."""
-    third = len(window) // 3
-    zooms = (
-        TextPart("zoom 1", values=window[: 2 * third]),
-        TextPart("zoom 2", values=window[third:]),
-    )
-    check = Message(
-        "user",
-        (
-            TextPart(f"Your first answer was:\n{json.dumps(first)}\nPlease double check it."),
-            *zooms,
-            TextPart("The full window.", values=window),
-        ),
-    )
-    messages = (
-        reference_turn(refs),
-        assistant('{"normal_pattern": "..."}'),
-        user("Find the anomalies.", values=window),
-        assistant(json.dumps(first)),
-        check,
-    )
-    return ChatRequest(messages, task="reflection")
+def reflection_job(refs, window, first: dict) -> Job:
+    return job_of("reflection", refs, window, first)
 
 
 @pytest.mark.parametrize("anomaly", ["global", "trend", "shapelet"])
@@ -263,7 +258,7 @@ def test_reflection_drops_a_normal_stretch_and_keeps_the_anomaly(anomaly):
             "description": "two intervals",
         }
         first["anomalies"].sort(key=lambda x: x["start"])
-        answer = answer_of(OfflineAnalyzer(), reflection_request(refs, window, first))
+        answer = answer_of(OfflineAnalyzer(), reflection_job(refs, window, first))
         kept = check_answer(answer, W)
         assert [(x["start"], x["end"], x["type"], x["confidence"]) for x in kept] == [
             (a, b, anomaly, 3)
@@ -272,13 +267,10 @@ def test_reflection_drops_a_normal_stretch_and_keeps_the_anomaly(anomaly):
         assert "kept 1 and dropped 1" in answer["description"]
 
 
-def test_reflection_without_anomalies_or_json():
+def test_reflection_without_anomalies():
     _, refs, _, window, _ = make_case(0, "sine", "trend")
-    empty = reflection_request(refs, window, {"anomalies": [], "description": "none"})
+    empty = reflection_job(refs, window, {"anomalies": [], "description": "none"})
     assert answer_of(OfflineAnalyzer(), empty)["anomalies"] == []
-    broken = ChatRequest((user("no answer here", values=window),), task="reflection")
-    with pytest.raises(FatalError, match="first answer"):
-        OfflineAnalyzer().complete(broken)
 
 
 @pytest.mark.parametrize("anomaly", ["global", "trend"])
@@ -286,68 +278,52 @@ def test_zero_references(anomaly):
     hits = 0
     for seed in range(5):
         _, _, _, window, span = make_case(seed, "sine", anomaly)
-        request = analysis_request([], window)
-        assert len(request.messages) == 1
-        anomalies = check_answer(answer_of(OfflineAnalyzer(), request), W)
+        job = analysis_job([], window)
+        assert job.reference is None and job.reference_values() == []
+        anomalies = check_answer(answer_of(OfflineAnalyzer(), job), W)
         hits += bool(overlapping(anomalies, span))
     assert hits >= 4
 
 
-def test_missing_values_and_unknown_tasks_are_fatal():
-    analyzer = OfflineAnalyzer()
-    _, refs, _, window, _ = make_case(0, "sine", "global")
-    bare = ChatRequest((reference_turn(refs), user("Find the anomalies.")), task="analysis")
-    with pytest.raises(FatalError, match="needs the window values attached"):
-        analyzer.complete(bare)
-    with pytest.raises(FatalError, match="needs the window values attached"):
-        analyzer.complete(ChatRequest((user("Learn."),), task="reference"))
-    for task in ("classify", "chat"):
-        request = ChatRequest((user("hi", values=window),), task=task)
-        with pytest.raises(FatalError, match=f"time-series prompts only.*task {task}"):
-            analyzer.complete(request)
-
-
-def test_repair_returns_the_last_assistant_text():
-    request = ChatRequest(
-        (user("a"), assistant("first"), user("b"), assistant("{broken"), user("fix it")),
-        task="repair",
-    )
-    assert OfflineAnalyzer().complete(request).text == "{broken"
-    with pytest.raises(FatalError):
-        OfflineAnalyzer().complete(ChatRequest((user("fix it"),), task="repair"))
-
-
-def test_deterministic_and_cache_key_follows_the_values():
+def test_deterministic_and_the_hash_follows_what_decides_the_answer():
     _, refs, _, window, _ = make_case(2, "square", "frequency")
-    request = analysis_request(refs, window)
     analyzer = OfflineAnalyzer()
-    assert analyzer.provider == "offline" and analyzer.model == "nn-distance"
-    first = analyzer.complete(request).text
-    assert analyzer.complete(request).text == first
-    assert OfflineAnalyzer().complete(analysis_request(refs, window.copy())).text == first
-    assert analyzer.cache_extra(request)["values"] == values_hash(request)
-    other = analysis_request(refs, window[::-1].copy())
-    assert analyzer.cache_extra(other) != analyzer.cache_extra(request)
-    stricter = OfflineAnalyzer(margin=1.5)  # other parameters: other answers, other cache key
-    assert stricter.cache_extra(request) != analyzer.cache_extra(request)
+    first = analyzer.analyse(analysis_job(refs, window), False)
+    again = OfflineAnalyzer().analyse(analysis_job(refs, window.copy()), False)
+    assert again["answer"] == first["answer"] and again["request_hash"] == first["request_hash"]
+    assert first["reference_hash"] == "ref" and first["cached"] is False
+    reversed_window = analyzer.analyse(analysis_job(refs, window[::-1].copy()), False)
+    assert reversed_window["request_hash"] != first["request_hash"]
+    stricter = OfflineAnalyzer(margin=1.5).analyse(analysis_job(refs, window), False)
+    assert stricter["request_hash"] != first["request_hash"]
+    other_reference = analysis_job(refs, window)
+    other_reference = Job(**{**other_reference.__dict__, "reference": {"request_hash": "new"}})
+    assert analyzer.analyse(other_reference, False)["request_hash"] != first["request_hash"]
 
 
-def test_window_with_three_references_completes():
-    _, refs, _, window, _ = make_case(5, "sine", "frequency")
-    reply = OfflineAnalyzer().complete(analysis_request(refs, window), timeout=1.0)
-    check_answer(json.loads(reply.text), W)
-
-
-def test_reflection_finds_the_first_answer_among_other_braces():
+def test_reflection_record_links_the_analysis_it_rechecks():
     _, refs, _, window, (a, b) = make_case(1, "square", "trend")
     first = {"anomalies": [{"start": a, "end": b, "confidence": 2, "type": "trend"}]}
-    text = (
-        f'Schema: {{"anomalies": [...]}}. Your first answer: {json.dumps(first)} Check it; '
-        'with no anomaly, answer {"anomalies": [], "description": "<what the window shows>"}.'
-    )
-    request = ChatRequest((reference_turn(refs), user(text, values=window)), task="reflection")
-    kept = answer_of(OfflineAnalyzer(), request)["anomalies"]
+    record = OfflineAnalyzer().reflect(reflection_job(refs, window, first), False)
+    assert record["analysis_hash"] == "first" and record["reference_hash"] == "ref"
+    kept = record["answer"]["anomalies"]
     assert [(x["start"], x["end"], x["type"]) for x in kept] == [(a, b, "trend")]
+
+
+def test_answers_do_not_depend_on_the_prompt_wording(monkeypatch):
+    """The analyzer reads arrays, not chat: rewording every TAMA prompt changes no answer."""
+    import lmad.series.prompts as prompts
+
+    _, refs, _, window, (a, b) = make_case(4, "sine", "global")
+    before = answer_of(OfflineAnalyzer(), analysis_job(refs, window))
+    first = {"anomalies": [{"start": a, "end": b, "confidence": 3, "type": "global"}]}
+    checked = answer_of(OfflineAnalyzer(), reflection_job(refs, window, first))
+    for name in ("reference_prompt", "analysis_prompt", "reflection_prompt", "background"):
+        monkeypatch.setattr(prompts, name, lambda *args, **kw: "Reworded: say it in JSON.")
+    monkeypatch.setattr(prompts, "SYSTEM", "Another system prompt.")
+    assert answer_of(OfflineAnalyzer(), analysis_job(refs, window)) == before
+    assert answer_of(OfflineAnalyzer(), reflection_job(refs, window, first)) == checked
+    assert before["anomalies"], "the case must have something to find"
 
 
 def test_confidence_steps():
