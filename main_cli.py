@@ -101,6 +101,7 @@ def build_parser(modality: str = "image") -> ArgumentParser:
 
 def main(argv=None, modality: str = "image") -> int:
     args = build_parser(modality).parse_args(argv)
+    from lmad.llm.cache import cache_under
     from lmad.series.analyzers import open_analyzer
     from lmad.series.pipeline import TamaRun
 
@@ -109,7 +110,7 @@ def main(argv=None, modality: str = "image") -> int:
         generation_params(args),
         args.models,
         args.keys,
-        f"{args.data_dir}/cache/llm",
+        cache_under(args.data_dir),
         args.no_cache,
         client_options(args),
     )

@@ -12,14 +12,27 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
+from dataclasses import fields
+from typing import Any
 
-from lmad.cli import ArgumentParser, parse_id_list, positive_int, run_main, str2bool
+from lmad.cli import (
+    ArgumentParser,
+    add_field_flag,
+    field_default,
+    parse_id_list,
+    positive_int,
+    run_main,
+    str2bool,
+)
 from lmad.series.datasets import LOADERS
+from lmad.series.prepare import MODALITIES, MODES, PrepareOptions, prepare_dataset
+from lmad.series.synthetic import SUBTASKS
+from lmad.series.text import SERIALIZERS
 
-# Defaults a user may edit here; flags override them.
+# The dataset a bare run prepares; edit it here. Every other default is a field of PrepareOptions
+# (lmad/series/prepare.py), the one place the flags below and the library code take it from.
 DATASET = "UCR"
-DATA_DIR = "data"
-WORKERS = 2
 
 
 def fraction(text: str) -> float:
@@ -35,84 +48,91 @@ def fraction(text: str) -> float:
     return value
 
 
+def dataset_defaults(attribute: str) -> str:
+    """A spec value most datasets share, then the exceptions: ``600; SMD 4500, NormA 900``."""
+    values = {loader.name: getattr(loader.spec, attribute) for loader in LOADERS.values()}
+    common = Counter(values.values()).most_common(1)[0][0]
+    others = ", ".join(f"{name} {value}" for name, value in values.items() if value != common)
+    return f"{common}; {others}" if others else f"{common}"
+
+
+def option_flag(parser: ArgumentParser, name: str, help: str, **kwargs: Any) -> None:
+    """``--<name>`` defaulting to ``PrepareOptions.<name>``; a ``None`` default is explained in help."""
+    value = field_default(PrepareOptions, name)
+    if value is None:
+        parser.add_argument(f"--{name}", default=value, help=help, **kwargs)
+    else:
+        add_field_flag(parser, PrepareOptions, name, help, **kwargs)
+
+
 def build_parser() -> ArgumentParser:
-    known = ", ".join(LOADERS)
     p = ArgumentParser(description=__doc__)
     p.add_argument(
-        "--dataset", default=DATASET, help=f"dataset name: {known} (default %(default)s)"
-    )
-    p.add_argument("--data_id_list", default="", help='series ids, e.g. "[135, 136]"; empty = all')
-    p.add_argument("--mode", default="test", choices=["train", "test"], help="split to process")
-    p.add_argument("--modality", default="image", choices=["image", "text"], help="output form")
-    p.add_argument(
-        "--window_size",
-        type=positive_int,
-        default=None,
-        help="points per window (dataset default: 600; SMD 4500, NormA 900)",
+        "--dataset",
+        default=DATASET,
+        help=f"dataset name: {', '.join(LOADERS)} (default %(default)s)",
     )
     p.add_argument(
-        "--stride",
-        type=positive_int,
-        default=None,
-        help="points between window starts, at most the window size. Not given: window_size // 3\n"
-        "when --window_size is given (TAMA's window/3: three windows see each point, as c0 = 9\n"
-        "needs), else the dataset default (200; SMD 1500, NormA 300)",
+        "--data_id_list",
+        dest="ids",
+        metavar="DATA_ID_LIST",
+        type=parse_id_list,
+        default=field_default(PrepareOptions, "ids"),
+        help='series ids, e.g. "[135, 136]"; empty = all',
     )
-    p.add_argument(
-        "--x_ticks",
-        type=positive_int,
-        default=None,
-        help="points between x ticks (dataset default)",
+    option_flag(p, "mode", "split to process", choices=MODES)
+    option_flag(p, "modality", "output form", choices=MODALITIES)
+    window_flags(p)
+    option_flag(p, "aux_enable", "dashed guides at every tick (True/False)", type=str2bool)
+    option_flag(
+        p,
+        "subtask",
+        f"experiment variant (synthetic: {' | '.join(SUBTASKS)});\n"
+        "output goes to processed/<dataset>-<subtask> unless it is the default",
     )
-    p.add_argument(
-        "--aux_enable", type=str2bool, default=True, help="dashed guides at every tick (True/False)"
-    )
-    p.add_argument(
-        "--subtask",
-        default="detection",
-        help="experiment variant; output goes to processed/<dataset>-<subtask> unless 'detection'.\n"
-        "synthetic: detection | classification | global | contextual | frequency | trend | shapelet",
-    )
-    p.add_argument("--data_dir", default=DATA_DIR, help="root of raw and processed data")
-    p.add_argument("--workers", type=positive_int, default=WORKERS, help="rendering processes")
-    p.add_argument(
-        "--train_fraction",
+    option_flag(p, "data_dir", "root of raw and processed data")
+    option_flag(p, "workers", "rendering processes", type=positive_int)
+    option_flag(
+        p,
+        "train_fraction",
+        "leading share used as train split for single-file datasets (NormA, ECG, Dodgers, CSV)",
         type=fraction,
-        default=0.3,
-        help="leading share used as train split for single-file datasets (NormA, ECG, Dodgers, CSV)",
     )
-    p.add_argument("--text_form", default="tama", choices=["tama", "index_value"])
-    p.add_argument(
-        "--width", type=positive_int, default=None, help="image width in pixels (dataset default)"
-    )
-    p.add_argument(
-        "--height", type=positive_int, default=None, help="image height in pixels (dataset default)"
-    )
+    option_flag(p, "text_form", "text serialisation", choices=list(SERIALIZERS))
+    for side in ("width", "height"):
+        option_flag(p, side, f"image {side} in pixels (dataset default)", type=positive_int)
     return p
+
+
+def window_flags(p: ArgumentParser) -> None:
+    """``--window_size``, ``--stride`` and ``--x_ticks``: ``None`` defaults, the dataset's values."""
+    option_flag(
+        p,
+        "window_size",
+        f"points per window (dataset default: {dataset_defaults('window_size')})",
+        type=positive_int,
+    )
+    option_flag(
+        p,
+        "stride",
+        "points between window starts, at most the window size. Not given: window_size // 3\n"
+        "when --window_size is given (TAMA's window/3: three windows see each point, as c0 = 9\n"
+        f"needs), else the dataset default ({dataset_defaults('stride')})",
+        type=positive_int,
+    )
+    option_flag(p, "x_ticks", "points between x ticks (dataset default)", type=positive_int)
+
+
+def options_from_args(args: argparse.Namespace) -> PrepareOptions:
+    """The parsed flags as :class:`PrepareOptions` (every field has a flag of the same name)."""
+    return PrepareOptions(
+        **{item.name: getattr(args, item.name) for item in fields(PrepareOptions)}
+    )
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from lmad.series.prepare import PrepareOptions, prepare_dataset
-
-    options = PrepareOptions(
-        dataset=args.dataset,
-        ids=parse_id_list(args.data_id_list),
-        mode=args.mode,
-        modality=args.modality,
-        window_size=args.window_size,
-        stride=args.stride,
-        x_ticks=args.x_ticks,
-        aux_enable=args.aux_enable,
-        subtask=args.subtask,
-        data_dir=args.data_dir,
-        workers=args.workers,
-        train_fraction=args.train_fraction,
-        text_form=args.text_form,
-        width=args.width,
-        height=args.height,
-    )
-    results = prepare_dataset(options)
+    results = prepare_dataset(options_from_args(args))
     print(
         f"{'series':<22} {'mode':<5} {'windows':>7} {'normal':>6} {'abnormal':>8} "
         f"{'ch':>3} {'files':>6}  folder"

@@ -15,6 +15,10 @@ from typing import Any
 import numpy as np
 import yaml
 
+DATA_DIR = "data"
+"""Root of everything the scripts read and write (raw data, processed data, runs, the LLM cache,
+scores, results): the one written default of every ``--data_dir``."""
+
 
 def _umask() -> int:
     mask = os.umask(0)

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import json
 
 import numpy as np
 import pytest
 import yaml
 
-from lmad.cli import parse_id_list, str2bool
+import make_dataset
+from lmad.cli import field_default, parse_id_list, str2bool
+from lmad.series import (
+    datasets,
+    loaders_archive,
+    loaders_single,
+    prepare,
+    render,
+    synthetic,
+    text,
+    windows,
+)
+from lmad.series.prepare import PrepareOptions
 from lmad.series.text import parse_tama
 from tests.conftest import assert_user_error
 
@@ -304,3 +318,72 @@ def test_synthetic_type_subtask_stays_inside_the_data_dir(tmp_path, script):
     assert [p.name for p in (tmp_path / "sandbox").iterdir()] == ["data"]
     assert (data / "processed" / "synthetic-classification" / "3" / "test" / "meta.json").exists()
     assert (data / "synthetic" / "classification" / "3_test.npy").exists()
+
+
+def test_parser_defaults_are_the_prepare_options_defaults():
+    options = make_dataset.options_from_args(make_dataset.build_parser().parse_args([]))
+    assert options.dataset == make_dataset.DATASET == "UCR"
+    for item in dataclasses.fields(PrepareOptions):
+        if item.name != "dataset":
+            assert getattr(options, item.name) == field_default(PrepareOptions, item.name), item
+    assert options == PrepareOptions(dataset="UCR")
+    # the values a bare run has always used
+    assert (options.mode, options.modality, options.subtask, options.data_dir) == (
+        "test",
+        "image",
+        "detection",
+        "data",
+    )
+    assert (options.train_fraction, options.text_form, options.workers, options.aux_enable) == (
+        0.3,
+        "tama",
+        2,
+        True,
+    )
+    assert options.ids is options.window_size is options.stride is options.x_ticks is None
+
+
+def test_editing_a_prepare_options_default_moves_the_flag(monkeypatch):
+    monkeypatch.setattr(PrepareOptions.__dataclass_fields__["train_fraction"], "default", 0.45)
+    monkeypatch.setattr(PrepareOptions.__dataclass_fields__["text_form"], "default", "index_value")
+    args = make_dataset.build_parser().parse_args([])
+    assert (args.train_fraction, args.text_form) == (0.45, "index_value")
+    parsed = make_dataset.build_parser().parse_args(["--data_id_list", "[3, 4]", "--workers", "5"])
+    options = make_dataset.options_from_args(parsed)
+    assert (options.ids, options.workers) == (["3", "4"], 5)
+
+
+def test_help_numbers_come_from_the_dataset_specs():
+    assert make_dataset.dataset_defaults("window_size") == "600; SMD 4500, NormA 900"
+    assert make_dataset.dataset_defaults("stride") == "200; SMD 1500, NormA 300"
+    assert make_dataset.dataset_defaults("height") == "400"
+
+
+OPTION_NAMES = {item.name for item in dataclasses.fields(PrepareOptions)} | {"form"}
+
+
+def _callables(module):
+    """Functions, methods and dataclass constructors written in ``module``."""
+    for obj in vars(module).values():
+        if getattr(obj, "__module__", None) != module.__name__ or obj is PrepareOptions:
+            continue
+        if inspect.isfunction(obj):
+            yield obj
+        elif inspect.isclass(obj):
+            yield from (f for f in vars(obj).values() if inspect.isfunction(f))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [prepare, datasets, loaders_single, loaders_archive, windows, render, text, synthetic],
+    ids=lambda module: module.__name__,
+)
+def test_no_library_function_repeats_an_option_default(module):
+    """A parameter named like a PrepareOptions field may be required or None, never a value."""
+    repeated = [
+        f"{function.__qualname__}({name}={parameter.default!r})"
+        for function in _callables(module)
+        for name, parameter in inspect.signature(function).parameters.items()
+        if name in OPTION_NAMES and parameter.default not in (inspect.Parameter.empty, None)
+    ]
+    assert repeated == []

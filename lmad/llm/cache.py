@@ -11,14 +11,23 @@ import json
 import time
 from pathlib import Path
 
-from lmad.io import atomic_write_json
+from lmad.io import DATA_DIR, atomic_write_json
 from lmad.llm.base import Reply, Usage
+
+
+def cache_under(data_dir: str | Path) -> Path:
+    """The response cache of the scripts working under ``data_dir``: ``<data_dir>/cache/llm``."""
+    return Path(data_dir) / "cache" / "llm"
+
+
+DEFAULT_CACHE = cache_under(DATA_DIR)
+"""Where answers already paid for are kept unless a script says otherwise."""
 
 
 class ResponseCache:
     """Replies stored under ``<root>/<hash[:2]>/<hash>.json``."""
 
-    def __init__(self, root: str | Path = "data/cache/llm") -> None:
+    def __init__(self, root: str | Path = DEFAULT_CACHE) -> None:
         self.root = Path(root)
 
     def path(self, key: str) -> Path:

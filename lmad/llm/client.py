@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from lmad.errors import ConfigError, UserError
 from lmad.llm.base import Backend, ConnectFailure, FatalError, Reply, TransientError, Usage
-from lmad.llm.cache import ResponseCache
+from lmad.llm.cache import DEFAULT_CACHE, ResponseCache
 from lmad.llm.config import (
     KEYS_FILE,
     MODELS_FILE,
@@ -352,7 +352,7 @@ def open_client(
     name: str,
     models_path: str | Path = MODELS_FILE,
     keys_path: str | Path = KEYS_FILE,
-    cache_dir: str | Path | None = "data/cache/llm",
+    cache_dir: str | Path | None = DEFAULT_CACHE,
     no_cache: bool = False,
     concurrency: int = ClientOptions.concurrency,
     timeout: float = ClientOptions.timeout,

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lmad.errors import DataError
+from lmad.llm.cache import cache_under
 from lmad.llm.client import ClientOptions
 from lmad.llm.config import KEYS_FILE, MODELS_FILE
 from lmad.llm.messages import GenerationParams
 from lmad.report.tables import Table
+from lmad.series.defaults import DEFAULT_SUBTASK
 from lmad.series.evaluate import EvalOptions, evaluate_llm
 from lmad.series.evaluation_report import llm_label
 from lmad.series.pipeline import RunOptions
@@ -86,7 +88,7 @@ def settings(
         for v in values:
             if ablation in ("references", "llm"):
                 name = f"{safe_name(dataset)}_{safe_name(llm)}_{modality}_ref{v}"
-                out.append(Setting(llm, v, "detection", name, v))
+                out.append(Setting(llm, v, DEFAULT_SUBTASK, name, v))
             elif ablation == "window":
                 out.append(Setting(llm, v, f"w{v}", "", references, window_size=v))
             else:
@@ -135,7 +137,7 @@ def run_setting(setting: Setting, options: AblationOptions) -> None:
         options.params,
         options.models,
         options.keys,
-        cache_dir=Path(run.data_dir) / "cache" / "llm",
+        cache_dir=cache_under(run.data_dir),
         client=options.client,
     )
     summary = TamaRun(run, analyzer).execute(show_progress=True)

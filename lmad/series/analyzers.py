@@ -28,6 +28,7 @@ from lmad.llm.client import ClientOptions
 from lmad.llm.config import KEYS_FILE, MODELS_FILE
 from lmad.llm.cost import Estimate
 from lmad.llm.messages import GenerationParams
+from lmad.series.defaults import LLM_CACHE
 from lmad.series.processed import ProcessedSplit
 
 OFFLINE = "offline"
@@ -152,7 +153,7 @@ def open_analyzer(
     params: GenerationParams | None = None,
     models_path: str | Path = MODELS_FILE,
     keys_path: str | Path = KEYS_FILE,
-    cache_dir: str | Path | None = "data/cache/llm",
+    cache_dir: str | Path | None = LLM_CACHE,
     no_cache: bool = False,
     client: ClientOptions | None = None,
 ) -> Analyzer:

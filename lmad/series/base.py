@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from lmad.anomaly_types import ANOMALY_TYPES  # noqa: F401  (loaders import it from here)
 from lmad.errors import DataError
 
 log = logging.getLogger(__name__)

@@ -107,12 +107,17 @@ def list_series(name: str, data_dir: str | Path, subtask: str | None = None) -> 
 def load_series(
     name: str,
     series_id: str,
-    data_dir: str | Path = "data",
-    train_fraction: float = 0.3,
+    data_dir: str | Path,
+    *,
+    train_fraction: float | None = None,
     subtask: str | None = None,
 ) -> SeriesData:
     """Load one series of a registered dataset from ``<data_dir>/<dataset>/``.
 
+    ``train_fraction`` has no default value: datasets published as one file per series (NormA, ECG,
+    Dodgers, CSV) need it, and their loaders raise a TypeError without it; the others ignore it.
+    make_dataset passes ``PrepareOptions.train_fraction``, the one place of its default. ``subtask``
+    matters for ``synthetic`` only (``None``: the default subtask).
     The id is checked with :func:`check_series_id` first, so no lookup leaves the dataset folder.
     """
     loader = get_loader(name)
@@ -129,4 +134,5 @@ def load_series(
         write_bundled_ucr(root)
     if not root.is_dir():
         raise DataError(f"{loader.name}: folder {root} not found; {loader.spec.download}")
-    return loader.load(root, series_id, train_fraction=train_fraction)
+    given = {} if train_fraction is None else {"train_fraction": train_fraction}
+    return loader.load(root, series_id, **given)

@@ -3,6 +3,10 @@
 These datasets have no separate train file. The leading ``train_fraction`` of each series becomes the
 train split (normal references are drawn only from its anomaly-free windows) and the rest the test
 split; see :func:`lmad.series.base.split_single_series`. The TAMA ``.npy`` layout is read too.
+
+``train_fraction`` is a required keyword of every ``load`` here: its default is written once, in
+:class:`lmad.series.prepare.PrepareOptions`, and a caller that forgets it gets a TypeError rather
+than a silently different split.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.errors import DataError
-from lmad.series.base import ANOMALY_TYPES, DatasetSpec, SeriesData, split_single_series
+from lmad.series.base import DatasetSpec, SeriesData, split_single_series
 from lmad.series.loaders_archive import check_not_empty, load_tama_npy, sort_ids, tama_npy_ids
 
 
@@ -65,7 +70,7 @@ class TSBLoader:
             raise DataError(f"{self.name}: series id {series_id!r} is ambiguous: {names}")
         return matches[0] if matches else None
 
-    def load(self, root: Path, series_id: str, train_fraction: float = 0.3, **_: object):
+    def load(self, root: Path, series_id: str, *, train_fraction: float, **_: object):
         if (root / f"{series_id}_test.npy").exists():
             return load_tama_npy(root, self.name, series_id)
         path = self.find(root, series_id)
@@ -137,7 +142,7 @@ class DodgersLoader(TSBLoader):
             ids.append(self.series)
         return ids
 
-    def load(self, root: Path, series_id: str, train_fraction: float = 0.3, **kw: object):
+    def load(self, root: Path, series_id: str, *, train_fraction: float, **kw: object):
         if (root / "Dodgers.data").exists() and series_id in {self.series, "0"}:
             values, labels = read_dodgers(root / "Dodgers.data", root / "Dodgers.events")
             train, train_labels, test, test_labels = split_single_series(
@@ -213,7 +218,7 @@ class CSVLoader:
     def list_ids(self, root: Path) -> list[str]:
         return sorted(p.stem for p in root.glob("*.csv") if not p.name.startswith("."))
 
-    def load(self, root: Path, series_id: str, train_fraction: float = 0.3, **_: object):
+    def load(self, root: Path, series_id: str, *, train_fraction: float, **_: object):
         path = root / f"{series_id}.csv"
         if not path.exists():
             raise DataError(f"CSV: missing {path}; {self.spec.download}")

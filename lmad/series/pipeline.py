@@ -24,6 +24,7 @@ from lmad.errors import ConfigError
 from lmad.llm.cost import Estimate
 from lmad.series.analyzers import ZERO_USAGE, Analyzer, Job, SeriesWork
 from lmad.series.datasets import check_series_id
+from lmad.series.defaults import DATA_DIR, DEFAULT_MODALITY, DEFAULT_SUBTASK
 from lmad.series.preflight import check_log_fits, check_window_files
 from lmad.series.prepare import processed_root
 from lmad.series.processed import (
@@ -47,11 +48,11 @@ class RunOptions:
     dataset: str
     llm: str
     ids: list[str] | None = None
-    modality: str = "image"
+    modality: str = DEFAULT_MODALITY
     normal_reference: int = 3
     double_check: bool = True
-    subtask: str = "detection"
-    data_dir: str | Path = "data"
+    subtask: str = DEFAULT_SUBTASK
+    data_dir: str | Path = DATA_DIR
     run_name: str = ""
     limit: int | None = None
     seed: int = 42

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from lmad.io import atomic_save_npy, atomic_write_json, atomic_write_yaml
 from lmad.names import check_name
 from lmad.series.base import DatasetSpec, SeriesData
 from lmad.series.datasets import check_series_id, get_loader, list_series, load_series
+from lmad.series.defaults import DATA_DIR, DEFAULT_MODALITY, DEFAULT_SUBTASK, is_default_subtask
 from lmad.series.render import ImageStyle, style_for
 from lmad.series.window_files import write_images, write_texts
 from lmad.series.windows import (
@@ -38,30 +38,37 @@ from lmad.series.windows import (
     cut_windows,
     max_point_coverage,
     structure_entry,
+    tama_stride,
     window_starts,
 )
 
 log = logging.getLogger(__name__)
-DEFAULT_SUBTASK = "detection"
 MODES = ("train", "test")
 MODALITIES = ("image", "text")
 
 
 @dataclass
 class PrepareOptions:
-    """Everything make_dataset.py can be told; ``None`` means the dataset's published default."""
+    """Everything make_dataset.py can be told; ``None`` means the dataset's published default.
+
+    The one written place of every default of the time-series preparation: make_dataset.py's flags
+    take theirs from these fields (:func:`lmad.cli.add_field_flag`), and the loaders, renderer and
+    text writer take the values as required arguments. ``ids`` ``None``: every series found;
+    ``stride`` ``None``: the dataset's stride, or :func:`~lmad.series.windows.tama_stride` of a
+    given window.
+    """
 
     dataset: str
     ids: list[str] | None = None
     mode: str = "test"
-    modality: str = "image"
+    modality: str = DEFAULT_MODALITY
     window_size: int | None = None
     stride: int | None = None
     x_ticks: int | None = None
     aux_enable: bool = True
     subtask: str = DEFAULT_SUBTASK
-    data_dir: str | Path = "data"
-    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
+    data_dir: str | Path = DATA_DIR
+    workers: int = 2
     train_fraction: float = 0.3
     text_form: str = "tama"
     width: int | None = None
@@ -92,7 +99,7 @@ def processed_root(data_dir: str | Path, dataset: str, subtask: str | None = Non
     :class:`~lmad.errors.ConfigError` (:func:`lmad.names.check_name`).
     """
     name = get_loader(dataset).name
-    if subtask and subtask != DEFAULT_SUBTASK:
+    if not is_default_subtask(subtask):
         name = f"{name}-{check_name(subtask, '--subtask')}"
     return Path(data_dir) / "processed" / name
 
@@ -130,7 +137,11 @@ def prepare_dataset(options: PrepareOptions) -> list[PreparedSeries]:
     plans = []
     for series_id in ids:
         data = load_series(
-            loader.name, series_id, options.data_dir, options.train_fraction, options.subtask
+            loader.name,
+            series_id,
+            options.data_dir,
+            train_fraction=options.train_fraction,
+            subtask=options.subtask,
         )
         plans.append(plan_series(data, options.mode, window_size, stride))
     style = image_style(options, loader.spec, window_size)
@@ -162,21 +173,21 @@ def check_options(options: PrepareOptions) -> None:
 def resolve_windows(options: PrepareOptions, dataset: str, spec: DatasetSpec) -> tuple[int, int]:
     """Window size and stride of a run.
 
-    Given values win. A window given without a stride gets stride ``window_size // 3`` (TAMA's
-    window/3, so that three windows see each point); neither given: the dataset's defaults (which
-    are window/3 too). A stride above the window size leaves points in no window and is refused.
+    Given values win. A window given without a stride gets :func:`tama_stride` (TAMA's window/3,
+    so that three windows see each point); neither given: the dataset's defaults (which are window/3
+    too). A stride above the window size leaves points in no window and is refused.
     """
     if options.window_size is None:
         window_size, origin = spec.window_size, f" (the {dataset} default)"
         stride = spec.stride if options.stride is None else options.stride
     else:
         window_size, origin = options.window_size, ""
-        stride = max(1, window_size // 3) if options.stride is None else options.stride
+        stride = tama_stride(window_size) if options.stride is None else options.stride
     if stride > window_size:
         raise ConfigError(
             f"--stride {stride} is larger than the window size {window_size}{origin}: the "
             f"{stride - window_size} point(s) between consecutive windows would be in no window; "
-            f"use --stride {max(1, window_size // 3)} (window/3, as TAMA) or at most {window_size}"
+            f"use --stride {tama_stride(window_size)} (window/3, as TAMA) or at most {window_size}"
         )
     return window_size, stride
 
@@ -184,14 +195,13 @@ def resolve_windows(options: PrepareOptions, dataset: str, spec: DatasetSpec) ->
 def image_style(options: PrepareOptions, spec: DatasetSpec, window_size: int) -> ImageStyle:
     """The image look: the dataset's, with the given size and x ticks (raised if unreadable)."""
     x_ticks = spec.x_ticks if options.x_ticks is None else options.x_ticks
-    sizes = {"width": options.width, "height": options.height}
-    style = style_for(
-        ImageStyle(width=spec.width, height=spec.height, x_ticks=spec.x_ticks),
-        window_size,
+    look = ImageStyle(
+        width=spec.width if options.width is None else options.width,
+        height=spec.height if options.height is None else options.height,
         x_ticks=x_ticks,
         aux_enable=options.aux_enable,
-        **{key: value for key, value in sizes.items() if value is not None},
     )
+    style = style_for(look, window_size)
     if style.x_ticks != x_ticks and options.modality == "image":
         log.warning(
             "x_ticks %s would make tick labels overlap at %d px for %d points; using %d",
@@ -229,7 +239,7 @@ def warn_unreachable_c0(plans: list[SeriesPlan], window_size: int, stride: int) 
     if len(short) < len(plans):
         names = [plan.data.series_id for plan in short]
         where = f" in series {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
-    better = max(1, window_size // 3)
+    better = tama_stride(window_size)
     if better < stride and all(
         c0_reachable(max_point_coverage(len(plan.values), window_size, better)) for plan in short
     ):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lmad.errors import DataError
+from lmad.series.defaults import subtask_flag
 from lmad.series.windows import window_name
 
 
@@ -34,8 +35,10 @@ class ProcessedSplit:
 
 
 def make_dataset_hint(dataset: str, mode: str, modality: str, subtask: str) -> str:
-    extra = f" --subtask {subtask}" if subtask and subtask != "detection" else ""
-    return f"python make_dataset.py --dataset {dataset} --mode {mode} --modality {modality}{extra}"
+    return (
+        f"python make_dataset.py --dataset {dataset} --mode {mode} --modality {modality}"
+        + subtask_flag(subtask)
+    )
 
 
 def load_split(

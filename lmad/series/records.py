@@ -1,6 +1,6 @@
 """Run-log records: what a valid one looks like, and its status.
 
-A record (docs: README, "Run log") is one JSON object per line with ``dataset, series, window, channel,
+A record (docs/design.md, "Run log") is one JSON object per line with ``dataset, series, window, channel,
 stage, llm, request_hash, answer, raw, usage, error, time`` plus the run's settings (``subtask,
 modality, window_size, stride, start, references, double_check``) and, since run-integrity tracking:
 

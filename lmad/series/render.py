@@ -31,15 +31,20 @@ MIN_TICK_SPACING_PX = 12.0
 NICE_STEPS = (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class ImageStyle:
-    """How a window is drawn: size in pixels, dpi, tick spacing and guides."""
+    """How a window is drawn: size in pixels, dpi, tick spacing and guides.
 
-    width: int = 1800
-    height: int = 400
+    Size, tick spacing and guides have no default here: a dataset's look is its
+    :class:`~lmad.series.base.DatasetSpec`, and make_dataset's options are
+    :class:`~lmad.series.prepare.PrepareOptions`. The dpi, font size and colour are TAMA's, fixed.
+    """
+
+    width: int
+    height: int
+    x_ticks: int
+    aux_enable: bool
     dpi: int = 100
-    x_ticks: int = 10
-    aux_enable: bool = True
     fontsize: float = 8.0
     color: str = "blue"
 
@@ -48,7 +53,7 @@ class ImageStyle:
         return self.width / self.dpi, self.height / self.dpi
 
 
-ZOOM_STYLE = ImageStyle(width=1500, height=400, dpi=100, x_ticks=5, aux_enable=True)
+ZOOM_STYLE = ImageStyle(width=1500, height=400, x_ticks=5, aux_enable=True)
 """Self-reflection zooms: 15 x 4 inches at dpi 100, ticks and guides every 5 points."""
 
 
@@ -105,7 +110,8 @@ def render_window_pyplot(values: np.ndarray, style: ImageStyle, x_start: int = 0
 class WindowRenderer:
     """Draws windows of one length and style into PNG bytes, reusing one figure.
 
-    >>> png = WindowRenderer(ImageStyle(), 600).render(values)  # doctest: +SKIP
+    >>> style = ImageStyle(width=1800, height=400, x_ticks=10, aux_enable=True)
+    >>> png = WindowRenderer(style, 600).render(values)  # doctest: +SKIP
     """
 
     max_layers = 8

@@ -26,6 +26,7 @@ import numpy as np
 from lmad.errors import DataError
 from lmad.io import atomic_save_npy, atomic_write_json
 from lmad.names import check_name
+from lmad.series.defaults import subtask_flag
 
 
 @dataclass
@@ -106,7 +107,7 @@ def read_detector_scores(
         raise DataError(
             f"no scores of detector {detector!r} in {folder}; run first: python "
             f"detect_baselines.py --dataset {dataset} --detectors {detector}"
-            + (f" --subtask {subtask}" if subtask != "detection" else "")
+            + subtask_flag(subtask)
         )
     meta = read_meta(folder)
     out = {}

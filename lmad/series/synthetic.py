@@ -23,13 +23,26 @@ from pathlib import Path
 
 import numpy as np
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.errors import DataError
 from lmad.io import atomic_save_npy
-from lmad.series.base import ANOMALY_TYPES, DatasetSpec
+from lmad.series.base import DatasetSpec
+from lmad.series.defaults import DEFAULT_SUBTASK, is_default_subtask
 from lmad.series.loaders_archive import load_tama_npy, sort_ids, tama_npy_ids
 
 BASE_KINDS: tuple[str, ...] = ("sine", "square", "ecg", "seasonal_walk")
 Shape = Callable[[np.ndarray], np.ndarray]
+
+SUBTASKS: tuple[str, ...] = (DEFAULT_SUBTASK, "classification", *ANOMALY_TYPES)
+"""The synthetic subtasks: mixed detection, one-anomaly classification, or one type name."""
+DETECTION_ANOMALIES = 4
+"""Anomalies per series of the detection set (of mixed types)."""
+TYPE_ANOMALIES = 2
+"""Anomalies per series when a subtask names one anomaly type."""
+TRAIN_LENGTH = 1200
+"""Points of a generated series' anomaly-free train split."""
+TEST_LENGTH = 3000
+"""Points of a generated series' test split, where the anomalies go."""
 
 
 @dataclass
@@ -74,9 +87,9 @@ def base_shape(kind: str, period: float, rng: np.random.Generator) -> Shape:
 def generate_series(
     seed: int,
     anomaly_types: tuple[str, ...] = ANOMALY_TYPES,
-    n_anomalies: int = 4,
-    train_length: int = 1200,
-    test_length: int = 3000,
+    n_anomalies: int = DETECTION_ANOMALIES,
+    train_length: int = TRAIN_LENGTH,
+    test_length: int = TEST_LENGTH,
     kind: str | None = None,
 ) -> SyntheticSeries:
     """Generate one series; anomalies are injected into the test part only."""
@@ -156,17 +169,17 @@ def subtask_types(subtask: str | None) -> tuple[tuple[str, ...], int, bool]:
     ``detection`` (default): four anomalies of mixed types per series. ``classification``: one
     anomaly per series whose type cycles with the series id. A type name: two anomalies of that type.
     """
-    if subtask in (None, "", "detection"):
-        return ANOMALY_TYPES, 4, False
+    if is_default_subtask(subtask):
+        return ANOMALY_TYPES, DETECTION_ANOMALIES, False
     if subtask == "classification":
         return ANOMALY_TYPES, 1, True
     if subtask in ANOMALY_TYPES:
-        return (subtask,), 2, False
-    choices = ", ".join(("detection", "classification", *ANOMALY_TYPES))
+        return (subtask,), TYPE_ANOMALIES, False
+    choices = ", ".join(SUBTASKS)
     raise DataError(f"synthetic: unknown subtask {subtask!r}; choose from {choices}")
 
 
-def write_synthetic(root: Path, series_id: str, subtask: str | None = None) -> None:
+def write_synthetic(root: Path, series_id: str, subtask: str | None) -> None:
     """Generate series ``series_id`` (its seed) and write it in the TAMA layout plus ``_types``."""
     if not series_id.isdigit():
         raise DataError(f"synthetic series ids are integers (the seed), got {series_id!r}")
@@ -191,12 +204,12 @@ class SyntheticLoader:
 
     def folder(self, root: Path, subtask: str | None) -> Path:
         subtask_types(subtask)
-        return root if subtask in (None, "", "detection") else root / subtask
+        return root if is_default_subtask(subtask) else root / subtask
 
-    def list_ids(self, root: Path, subtask: str | None = None) -> list[str]:
+    def list_ids(self, root: Path, subtask: str | None) -> list[str]:
         return sort_ids(tama_npy_ids(self.folder(root, subtask))) or list(self.default_ids)
 
-    def load(self, root: Path, series_id: str, subtask: str | None = None, **_: object):
+    def load(self, root: Path, series_id: str, *, subtask: str | None, **_: object):
         folder = self.folder(root, subtask)
         if not (folder / f"{series_id}_test.npy").exists():
             write_synthetic(folder, series_id, subtask)

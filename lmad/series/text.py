@@ -73,8 +73,11 @@ __all__ = [
 SERIALIZERS = {"tama": serialize_tama, "index_value": serialize_index_value}
 
 
-def serialize(values: np.ndarray, form: str = "tama") -> str:
-    """Serialise one channel of a window in ``form`` (``tama`` or ``index_value``)."""
+def serialize(values: np.ndarray, form: str) -> str:
+    """Serialise one channel of a window in ``form`` (a key of :data:`SERIALIZERS`).
+
+    ``form`` has no default here; make_dataset's is ``PrepareOptions.text_form``.
+    """
     if form not in SERIALIZERS:
         raise DataError(f"unknown text form {form!r}; choose from {', '.join(SERIALIZERS)}")
     return SERIALIZERS[form](values)

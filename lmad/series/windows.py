@@ -55,6 +55,15 @@ MAX_CONFIDENCE = 4
 """The largest confidence an answer may give one interval."""
 
 
+def tama_stride(window_size: int) -> int:
+    """TAMA's stride for a window: ``window_size // 3`` (at least 1), so three windows see a point.
+
+    The one place of the stride rule: a window given without a stride gets this stride, and the
+    hints that suggest a stride name it.
+    """
+    return max(1, window_size // 3)
+
+
 def max_point_coverage(length: int, window_size: int, stride: int) -> int:
     """The most windows starting at ``i * stride`` that cover any one point of the series.
 
@@ -113,7 +122,7 @@ def window_name(window: int, channel: int) -> str:
 def structure_entry(window_labels: np.ndarray, n_channels: int) -> dict[str, list[str]]:
     """Normal and abnormal windows of one series as ``<window>-<channel>`` names.
 
-    A window is normal when its labels sum to 0 (DESIGN.md, Windows).
+    A window is normal when its labels sum to 0 (docs/design.md, "Series and windows").
     """
     abnormal_windows = np.asarray(window_labels).reshape(len(window_labels), -1).sum(axis=1) > 0
     entry: dict[str, list[str]] = {"normal": [], "abnormal": []}

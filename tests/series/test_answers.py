@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.series.answers import (
     ANSWER_SCHEMA_TEXT,
     Anomaly,
@@ -17,7 +18,6 @@ from lmad.series.answers import (
     parse_reference,
     repair_prompt,
 )
-from lmad.anomaly_types import ANOMALY_TYPES
 
 
 def design(*anomalies: dict, description: str = "d") -> dict:
@@ -248,7 +248,7 @@ def test_no_anomaly_key_at_all():
         parse_answer('{"foo": 1}', 100)
 
 
-# ---------------------------------------------------------------- DESIGN schema and normalisation
+# ---------------------------------------------------------------- answer schema and normalisation
 
 
 def test_design_schema_round_trip_values():

@@ -141,7 +141,7 @@ def test_tsb_out_files_split_by_fraction(tmp_path):
     assert np.flatnonzero(data.test_labels).tolist() == [50, 51, 52, 53, 54]
     (root / "1_second.out").write_text(lines)
     with pytest.raises(DataError, match="ambiguous"):
-        load_series("NormA", "1", tmp_path)
+        load_series("NormA", "1", tmp_path, train_fraction=0.3)
 
 
 def test_ecg_out_file_with_bad_columns(tmp_path):
@@ -149,7 +149,7 @@ def test_ecg_out_file_with_bad_columns(tmp_path):
     root.mkdir()
     (root / "MBA_803.out").write_text("1,0,5\n2,0,5\n")
     with pytest.raises(DataError, match="expected 2 columns"):
-        load_series("ECG", "MBA_803", tmp_path)
+        load_series("ECG", "MBA_803", tmp_path, train_fraction=0.3)
 
 
 def test_dodgers_uci_files_missing_counts_and_games(tmp_path, caplog):
@@ -177,7 +177,7 @@ def test_csv_loader_split_and_type_columns(tmp_path):
         kind = "trend" if i == 15 else "none"
         rows.append(f"2024-01-01 00:{i:02d},{i},{2 * i},{int(i == 15)},{split},{kind}")
     (root / "mine.csv").write_text("\n".join(rows))
-    data = load_series("csv", "mine", tmp_path)
+    data = load_series("csv", "mine", tmp_path, train_fraction=0.3)  # 'split' column wins
     assert data.channel_names == ["a", "b"]
     assert data.train.shape == (8, 2) and data.test.shape == (12, 2)
     assert np.flatnonzero(data.test_labels).tolist() == [7]
@@ -189,7 +189,7 @@ def test_csv_without_label_names_the_columns(tmp_path):
     root.mkdir()
     (root / "x.csv").write_text("value,flag\n1,0\n2,0\n")
     with pytest.raises(DataError, match=r"no 'label' column \(columns: value, flag\)"):
-        load_series("CSV", "x", tmp_path)
+        load_series("CSV", "x", tmp_path, train_fraction=0.3)
 
 
 def test_nan_interpolated_with_count_and_all_nan_channel_refused(tmp_path, caplog):
@@ -249,7 +249,7 @@ def test_empty_files_name_the_file_and_what_it_should_hold(
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # np.loadtxt's "input contained no data" would be one
         with pytest.raises(DataError, match="the file is empty") as info:
-            load_series(dataset, series_id, tmp_path)
+            load_series(dataset, series_id, tmp_path, train_fraction=0.3)
     assert str(root / files[empty]) in str(info.value) and needle in str(info.value)
 
 
@@ -267,7 +267,7 @@ def test_csv_without_usable_rows_or_columns(tmp_path, content, message):
     root.mkdir()
     (root / "s.csv").write_text(content)
     with pytest.raises(DataError, match=message):
-        load_series("CSV", "s", tmp_path)
+        load_series("CSV", "s", tmp_path, train_fraction=0.3)
 
 
 def test_hidden_files_are_not_series(tmp_path):
@@ -294,4 +294,47 @@ def test_series_ids_may_use_lmad_folder_names(tmp_path):
     root = tmp_path / "CSV"
     root.mkdir()
     (root / "process.csv").write_text("value,label\n" + "\n".join(f"{i},0" for i in range(10)))
-    assert load_series("CSV", "process", tmp_path).series_id == "process"
+    assert load_series("CSV", "process", tmp_path, train_fraction=0.3).series_id == "process"
+
+
+def _single_file_series(tmp_path, dataset: str) -> str:
+    """Write a 100-point series of ``dataset`` in its published one-file form; returns its id."""
+    root = tmp_path / dataset
+    root.mkdir()
+    pairs = [(float(i), int(i == 90)) for i in range(100)]
+    if dataset == "Dodgers":
+        times = [f"4/10/2005 {i // 12}:{5 * (i % 12):02d},{10 + i}" for i in range(100)]
+        (root / "Dodgers.data").write_text("\n".join(times))
+        (root / "Dodgers.events").write_text("04/10/05,07:00:00,07:30:00,1,W\n")
+        return "101-freeway-traffic"
+    if dataset == "CSV":
+        (root / "s.csv").write_text("value,label\n" + "\n".join(f"{v},{lab}" for v, lab in pairs))
+        return "s"
+    (root / "s.out").write_text("\n".join(f"{v},{lab}" for v, lab in pairs))
+    return "s"
+
+
+@pytest.mark.parametrize("dataset", ["NormA", "ECG", "Dodgers", "CSV"])
+def test_single_file_loaders_have_no_train_fraction_default(tmp_path, dataset):
+    """Forgetting train_fraction is an error: no loader falls back to a value of its own."""
+    series_id = _single_file_series(tmp_path, dataset)
+    loader = get_loader(dataset)
+    with pytest.raises(TypeError, match="train_fraction"):
+        loader.load(tmp_path / dataset, series_id)
+    with pytest.raises(TypeError, match="train_fraction"):
+        load_series(dataset, series_id, tmp_path)
+    for fraction, cut in ((0.3, 30), (0.55, 55)):
+        data = load_series(dataset, series_id, tmp_path, train_fraction=fraction)
+        assert (len(data.train), len(data.test)) == (cut, 100 - cut)
+        assert data.train[:, 0].tolist() == [
+            float(10 * (dataset == "Dodgers") + i) for i in range(cut)
+        ]
+
+
+def test_archive_loaders_need_no_train_fraction(tmp_path):
+    root = tmp_path / "UCR"
+    root.mkdir()
+    np.save(root / "4_train.npy", np.arange(8.0))
+    np.save(root / "4_test.npy", np.arange(12.0))
+    np.save(root / "4_labels.npy", np.zeros(12))
+    assert load_series("UCR", "4", tmp_path).train[:, 0].tolist() == list(range(8))

@@ -10,6 +10,7 @@ from PIL import Image
 
 from lmad.series.datasets import get_loader
 from lmad.series.render import (
+    ZOOM_STYLE,
     ImageStyle,
     WindowRenderer,
     legible_x_ticks,
@@ -38,7 +39,10 @@ def windows(length: int, count: int, seed: int = 0) -> list[np.ndarray]:
 
 @pytest.mark.parametrize(
     "style",
-    [ImageStyle(2000, 400, 100, 5, True), ImageStyle(1800, 400, 100, 10, False)],
+    [
+        ImageStyle(width=2000, height=400, x_ticks=5, aux_enable=True),
+        ImageStyle(width=1800, height=400, x_ticks=10, aux_enable=False),
+    ],
     ids=["UCR-guides", "SMAP-no-guides"],
 )
 def test_fast_renderer_is_pixel_identical_to_pyplot(style):
@@ -55,7 +59,7 @@ def test_zoom_views_are_pixel_identical_and_in_window_coordinates():
     assert zoom_bounds(600) == [(0, 400), (200, 600)]
     views = render_zoom_views(values)
     assert len(views) == 2
-    style = ImageStyle(1500, 400, 100, 5, True)
+    style = ImageStyle(width=1500, height=400, x_ticks=5, aux_enable=True)
     for png, (start, end) in zip(views, zoom_bounds(600)):
         reference = render_window_pyplot(values[start:end], style, x_start=start)
         assert np.array_equal(pixels(png), pixels(reference))
@@ -75,7 +79,7 @@ def test_dataset_image_looks(dataset, size, ticks):
 
 
 def test_ticks_present_and_labels_drawn():
-    style = ImageStyle(2000, 400, 100, 5, True)
+    style = ImageStyle(width=2000, height=400, x_ticks=5, aux_enable=True)
     renderer = WindowRenderer(style, 600)
     image = pixels(renderer.render(windows(600, 1)[0]))[..., :3].astype(int)
     assert renderer.ax.get_xticks().tolist() == list(range(0, 601, 5))
@@ -89,6 +93,19 @@ def test_ticks_present_and_labels_drawn():
     grey = (band[..., 0] == band[..., 1]) & (band[..., 1] == band[..., 2])
     grey &= (band[..., 0] > 150) & (band[..., 0] < 250)  # thin lightgray dashes, antialiased
     assert grey.any(axis=0).sum() >= 115  # one guide column per tick (121 ticks)
+
+
+def test_style_size_comes_from_the_caller_and_dpi_is_tamas():
+    with pytest.raises(TypeError, match="width"):
+        ImageStyle(height=400, x_ticks=5, aux_enable=True)  # no size of its own to fall back to
+    style = ImageStyle(width=2000, height=400, x_ticks=5, aux_enable=False)
+    assert (style.dpi, style.figsize) == (100, (20.0, 4.0))
+    assert (ZOOM_STYLE.width, ZOOM_STYLE.height, ZOOM_STYLE.dpi, ZOOM_STYLE.x_ticks) == (
+        1500,
+        400,
+        100,
+        5,
+    )
 
 
 def test_tick_spacing_stays_legible():

@@ -5,9 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from lmad.anomaly_types import ANOMALY_TYPES
 from lmad.errors import DataError
-from lmad.series.base import ANOMALY_TYPES
-from lmad.series.synthetic import BASE_KINDS, generate_series, subtask_types
+from lmad.series.synthetic import (
+    BASE_KINDS,
+    DEFAULT_SUBTASK,
+    SUBTASKS,
+    generate_series,
+    is_default_subtask,
+    subtask_types,
+)
 
 
 def _segments(types: np.ndarray, code: int) -> list[np.ndarray]:
@@ -79,6 +86,13 @@ def test_frequency_anomaly_changes_the_crossing_rate(kind):
 
 def test_subtasks():
     assert subtask_types(None) == (ANOMALY_TYPES, 4, False)
+    assert subtask_types("detection") == subtask_types("") == subtask_types(None)
+    default = generate_series(5)  # the generator's defaults are the detection set's
+    assert (default.train_length, len(default.values)) == (1200, 4200)
+    assert sum(len(_segments(default.types, code)) for code in range(1, 6)) == 4
+    assert ("detection", "classification", *ANOMALY_TYPES) == SUBTASKS
+    assert DEFAULT_SUBTASK == "detection" and is_default_subtask(None) and is_default_subtask("")
+    assert not is_default_subtask("trend")
     assert subtask_types("classification") == (ANOMALY_TYPES, 1, True)
     assert subtask_types("trend") == (("trend",), 2, False)
     with pytest.raises(DataError, match="unknown subtask"):

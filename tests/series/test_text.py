@@ -49,5 +49,9 @@ def test_rejects_nan_and_unknown_form():
         serialize_tama(np.array([1.0, np.nan]))
     with pytest.raises(DataError, match="unknown text form"):
         serialize(np.zeros(3), "csv")
+    with pytest.raises(TypeError, match="form"):
+        serialize(np.zeros(3))  # the form's default is PrepareOptions.text_form, not repeated here
+    assert serialize(np.array([1.5]), "tama") == "1 5 0 0"
+    assert serialize(np.array([1.5]), "index_value") == "0:1.5"
     with pytest.raises(DataError, match="not TAMA"):
         parse_tama("1 2,x")

@@ -13,6 +13,7 @@ from lmad.series.windows import (
     max_point_coverage,
     point_coverage,
     structure_entry,
+    tama_stride,
     window_starts,
 )
 
@@ -75,6 +76,16 @@ def test_max_point_coverage(length, size, stride, expected):
     assert max_point_coverage(length, size, stride) == expected
     regular = np.arange(0, length - size + 1, stride)
     assert point_coverage(length, regular, size).max() == expected
+
+
+@pytest.mark.parametrize(
+    ("size", "stride"), [(600, 200), (4500, 1500), (900, 300), (301, 100), (2, 1)]
+)
+def test_tama_stride_is_a_third_of_the_window(size, stride):
+    assert tama_stride(size) == stride
+    assert max_point_coverage(10 * size, size, tama_stride(size)) >= min(
+        3, size
+    )  # c0 = 9 reachable
 
 
 def test_max_point_coverage_refuses_what_window_starts_refuses():
