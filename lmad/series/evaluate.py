@@ -11,12 +11,16 @@ Which answers count comes from :class:`~lmad.series.run_state.RunState`, the sam
 the expected work is every window and channel of the processed test data (``--data_id_list``
 narrows it). Windows without a usable answer are scored as normal and counted per stage as failed,
 blocked or never asked in ``metrics.json`` and above the table.
+
+Score-based detectors (``--baselines``) are evaluated on the same series by
+:mod:`lmad.series.baseline_eval`; their section joins ``metrics.json`` (:func:`write_metrics`).
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +33,7 @@ from lmad.metrics.classification import segment_types, type_accuracy, type_confu
 from lmad.series.merge import VARIANTS, MergedSeries, interval_types, merge_window_answers
 from lmad.series.prepare import processed_root
 from lmad.series.protocols import get_protocol, mean_metrics
-from lmad.series.run_plan import EvalOptions, load_run, run_plan, variant_answers
+from lmad.series.run_plan import EvalOptions, dataset_name, load_run, run_plan, variant_answers
 from lmad.series.run_state import RunState
 from lmad.series.runlog import run_log_path
 from lmad.series.windows import MAX_CONFIDENCE, c0_reachable, max_point_coverage
@@ -53,16 +57,22 @@ def threshold_of(options: EvalOptions) -> float:
     return options.normalised_threshold if options.normalised_threshold is not None else options.c0
 
 
-def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptions) -> SeriesEval:
+def load_test_split(
+    options: EvalOptions, series: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(labels, values, anomaly types or None) of one processed test split."""
     folder = processed_root(options.data_dir, options.dataset, options.subtask) / series / "test"
     try:
         labels = np.load(folder / "series_labels.npy").astype(np.int8)
         values = np.load(folder / "series.npy")
     except (OSError, ValueError):
-        raise DataError(
-            f"no processed test data in {folder} for the run's series {series}"
-        ) from None
+        raise DataError(f"no processed test data in {folder} for the series {series}") from None
     types = np.load(folder / "types.npy") if (folder / "types.npy").exists() else None
+    return labels, values, types
+
+
+def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptions) -> SeriesEval:
+    labels, values, types = load_test_split(options, series)
     expected = sum(1 for s, _, _ in state.plan.windows if s == series)
     channels = len(meta.get("channels") or [0])
     merged, pairs = {}, {}
@@ -80,9 +90,8 @@ def evaluate_series(series: str, state: RunState, meta: dict, options: EvalOptio
             true, pred = segment_types(types, interval_types(merged[variant], preds))
             pairs[variant] = (true, pred)
             accuracy = type_accuracy(true, pred) if true else math.nan
-            for row in (variant, variant + "_adjust"):
-                if row in metrics:
-                    metrics[row]["type_accuracy"] = accuracy
+            for row in protocol.rows_of(variant):
+                metrics[row.name]["type_accuracy"] = accuracy
     warn_unreachable_c0(series, merged["Pred"], meta, options)
     return SeriesEval(series, labels, values, types, merged, metrics, pairs or None, meta)
 
@@ -129,11 +138,10 @@ def confusion(evals: list[SeriesEval]) -> dict[str, dict[str, Any]]:
 
 def results_folder(options: EvalOptions, llm: str) -> Path:
     """``<data_dir>/results/<subtask>/<log stem>``: one folder per run log."""
-    root = processed_root(options.data_dir, options.dataset, options.subtask)
-    dataset = root.name.split("-")[0] if options.subtask != "detection" else root.name
     log = run_log_path(
-        options.data_dir, options.subtask, dataset, llm, options.run_name, options.modality
-    )
+        options.data_dir, options.subtask, dataset_name(options), llm, options.run_name,
+        options.modality,
+    )  # fmt: skip
     return Path(options.data_dir) / "results" / options.subtask / log.stem
 
 
@@ -179,6 +187,7 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
         "counts": {stage: c.as_dict() for stage, c in counts.items()},
         "not_answered": state.problems()[:1000],
         "protocol": options.protocol,
+        "tsbad_predictions": options.tsbad_predictions,
         "parameters": protocol.parameters(options, evals),
         "pooling": protocol.pooling,
         "pooled": protocol.pooled(evals, options),
@@ -191,11 +200,23 @@ def evaluate_llm(options: EvalOptions, llm: str) -> dict[str, Any]:
     return result
 
 
-def write_metrics(options: EvalOptions, result: dict[str, Any]) -> Path:
-    """``metrics.json`` of one evaluation (everything but the in-memory series)."""
+def write_metrics(
+    options: EvalOptions, result: dict[str, Any], baselines: Sequence[dict[str, Any]] = ()
+) -> Path:
+    """``metrics.json`` of one evaluation (everything but the in-memory series).
+
+    ``baselines``: the detectors evaluated on the same series, one ``baselines`` entry each.
+    """
     folder = results_folder(options, result["llm"])
-    data = {k: v for k, v in result.items() if not k.startswith("_")}
-    return atomic_write_json(folder / "metrics.json", _jsonable(data))
+    data = public(result)
+    if baselines:
+        data["baselines"] = {b["detector"]: public(b) for b in baselines}
+    return atomic_write_json(folder / "metrics.json", jsonable(data))
+
+
+def public(result: dict[str, Any]) -> dict[str, Any]:
+    """A result without its in-memory parts (keys starting with ``_``)."""
+    return {k: v for k, v in result.items() if not k.startswith("_")}
 
 
 def usage_of(records: list[dict]) -> dict[str, float]:
@@ -208,13 +229,14 @@ def usage_of(records: list[dict]) -> dict[str, float]:
     }
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
+    """``obj`` with NaN as None and numpy scalars as Python numbers (JSON has no NaN)."""
     if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
+        return {k: jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, float) and math.isnan(obj):
         return None
     if isinstance(obj, (np.floating, np.integer)):
-        return _jsonable(obj.item())
+        return jsonable(obj.item())
     return obj

@@ -15,7 +15,9 @@
   series, as TSB-AD's benchmark averages its per-series results.
 
 Each protocol maps a series' merged answers (one :class:`~lmad.series.merge.MergedSeries` per
-variant) to its rows, and a list of evaluated series to pooled rows.
+variant) to its rows, and a list of evaluated series to pooled rows. Each row (:class:`Row`) names
+the variant it scores and whether it is point-adjusted. Score-based detectors (``--baselines``) are
+scored by the same metric functions in :mod:`lmad.series.baseline_metrics`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,20 @@ from lmad.metrics.tama import C0_GRID, tama_metrics
 from lmad.series.merge import VARIANTS, MergedSeries
 
 NAN_AFF = {"precision": math.nan, "recall": math.nan, "f1": math.nan}
+POINT_KEYS = ("accuracy", "precision", "recall", "f1")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A table row: its name, the variant whose answers it scores, and whether it is adjusted."""
+
+    name: str
+    variant: str
+    adjusted: bool = False
+
+
+PRED, PRED_ADJUST = Row("Pred", "Pred"), Row("Pred_adjust", "Pred", True)
+DCHECK, DCHECK_ADJUST = Row("DCheck", "DCheck"), Row("DCheck_adjust", "DCheck", True)
 
 
 @dataclass(frozen=True)
@@ -45,10 +61,19 @@ class Protocol:
 
     name: str
     columns: dict[str, str]
-    rows: tuple[str, ...]
+    row_specs: tuple[Row, ...]
     pooling: str
     headline: tuple[str, str, str] = ("f1", "auc_pr", "auc_roc")
     """The keys of its F1, precision-recall area and ROC area (ablation tables show these)."""
+
+    @property
+    def rows(self) -> tuple[str, ...]:
+        """The row names, in table order."""
+        return tuple(row.name for row in self.row_specs)
+
+    def rows_of(self, variant: str) -> tuple[Row, ...]:
+        """The rows that score ``variant`` (a detector has only ``Pred``)."""
+        return tuple(row for row in self.row_specs if row.variant == variant)
 
     def series(self, labels, merged: dict[str, MergedSeries], values, meta: dict, options) -> dict:
         raise NotImplementedError
@@ -61,12 +86,16 @@ class Protocol:
 
 
 def mean_metrics(rows: list[dict[str, float]]) -> dict[str, float]:
-    """Each key averaged over ``rows`` (NaN ignored; NaN when no value is defined)."""
+    """Each key averaged over ``rows`` (NaN ignored; NaN when no value is defined).
+
+    ``unanswered_windows`` (LLM rows) is summed instead.
+    """
     out = {}
     for key in rows[0]:
         values = [r[key] for r in rows if not (isinstance(r[key], float) and math.isnan(r[key]))]
         out[key] = float(np.mean(values)) if values else math.nan
-    out["unanswered_windows"] = int(sum(r.get("unanswered_windows", 0) for r in rows))
+    if "unanswered_windows" in rows[0]:
+        out["unanswered_windows"] = int(sum(r.get("unanswered_windows", 0) for r in rows))
     return out
 
 
@@ -80,55 +109,94 @@ def scores_of(merged: MergedSeries, options) -> np.ndarray:
     return merged.normalised if options.normalised_threshold is not None else merged.scores
 
 
+def lmad_rows(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    normalised: np.ndarray,
+    predictions: np.ndarray,
+    meta: dict,
+    options,
+    variant: str = "Pred",
+) -> dict[str, dict[str, float]]:
+    """lmad's rows ``variant`` and ``variant_adjust`` of one series' scores and 0/1 predictions.
+
+    ``scores`` rank the points for AP and AUC-ROC (the c0 sweep); ``normalised`` (in [0, 1]) is what
+    VUS takes; affiliation and VUS do not depend on the adjustment and are shared by both rows.
+    """
+    from lmad.metrics.vus import vus_paper
+
+    shared: dict[str, float] = {}
+    if labels.any():
+        aff = affiliation_prf(labels, predictions)
+        volume = vus_paper(labels, normalised, max_buffer=lmad_buffer(meta, options))
+    else:
+        aff, volume = NAN_AFF, {"vus_pr": math.nan, "vus_roc": math.nan}
+    shared.update(aff_f1=aff["f1"], vus_pr=volume["vus_pr"], vus_roc=volume["vus_roc"])
+    adjusted = point_adjust(labels, predictions, options.pat)
+    out = {}
+    for suffix, p, pat in (("", predictions, None), ("_adjust", adjusted, options.pat)):
+        point = point_prf(labels, p)
+        auc = threshold_sweep_auc(labels, scores, adjust_pat=pat)
+        out[variant + suffix] = {
+            **{k: point[k] for k in POINT_KEYS},
+            "ap": auc["average_precision"],
+            "auc_roc": auc["auc_roc"],
+            "range_f1": range_prf(labels, p)["f1"],
+            "event_f1": event_prf(labels, p)["f1"],
+            **shared,
+        }
+    return out
+
+
+def lmad_pooled(
+    rows: tuple[Row, ...],
+    labels: list[np.ndarray],
+    predictions: list[dict[str, np.ndarray]],
+    series_metrics: list[dict[str, dict[str, float]]],
+    pat: float,
+) -> dict[str, dict[str, float]]:
+    """lmad's pooling: P/R/F1 over the concatenated series, every other column the mean.
+
+    ``predictions[i][variant]`` are series i's 0/1 predictions of a variant; an adjusted row adjusts
+    each series before concatenating. Adds the spread of the per-series F1 (max, min, std).
+    """
+    pooled = {}
+    y = np.concatenate(labels)
+    for row in rows:
+        parts = [
+            point_adjust(label, p[row.variant], pat) if row.adjusted else p[row.variant]
+            for label, p in zip(labels, predictions, strict=True)
+        ]
+        point = point_prf(y, np.concatenate(parts))
+        per_series = [m[row.name] for m in series_metrics]
+        pooled[row.name] = {**mean_metrics(per_series), **{k: point[k] for k in POINT_KEYS}}
+        f1s = [m["f1"] for m in per_series]
+        pooled[row.name].update(f1_max=max(f1s), f1_min=min(f1s), f1_std=float(np.std(f1s)))
+    return pooled
+
+
 class LmadProtocol(Protocol):
     """lmad's definitions; see the module docstring."""
 
     def series(self, labels, merged, values, meta, options) -> dict:
-        from lmad.metrics.vus import vus_paper
-
         out = {}
         for variant in VARIANTS:
             m = merged[variant]
-            scores = scores_of(m, options)
             preds = m.predictions(options.c0, options.normalised_threshold)
-            shared = {"unanswered_windows": m.unanswered}
-            if labels.any():
-                aff = affiliation_prf(labels, preds)
-                volume = vus_paper(labels, m.normalised, max_buffer=lmad_buffer(meta, options))
-            else:
-                aff, volume = NAN_AFF, {"vus_pr": math.nan, "vus_roc": math.nan}
-            shared.update(aff_f1=aff["f1"], vus_pr=volume["vus_pr"], vus_roc=volume["vus_roc"])
-            adjusted = point_adjust(labels, preds, options.pat)
-            for suffix, p, pat in (("", preds, None), ("_adjust", adjusted, options.pat)):
-                point = point_prf(labels, p)
-                auc = threshold_sweep_auc(labels, scores, adjust_pat=pat)
-                out[variant + suffix] = {
-                    **{k: point[k] for k in ("accuracy", "precision", "recall", "f1")},
-                    "ap": auc["average_precision"],
-                    "auc_roc": auc["auc_roc"],
-                    "range_f1": range_prf(labels, p)["f1"],
-                    "event_f1": event_prf(labels, p)["f1"],
-                    **shared,
-                }
+            rows = lmad_rows(labels, scores_of(m, options), m.normalised, preds, meta, options,
+                             variant)  # fmt: skip
+            for metrics in rows.values():
+                metrics["unanswered_windows"] = m.unanswered
+            out.update(rows)
         return out
 
     def pooled(self, evals, options) -> dict[str, dict[str, float]]:
-        pooled = {}
-        labels = np.concatenate([e.labels for e in evals])
-        for row in self.rows:
-            variant, adjust = row.split("_")[0], row.endswith("_adjust")
-            parts = []
-            for e in evals:
-                p = e.merged[variant].predictions(options.c0, options.normalised_threshold)
-                parts.append(point_adjust(e.labels, p, options.pat) if adjust else p)
-            point = point_prf(labels, np.concatenate(parts))
-            pooled[row] = {
-                **mean_metrics([e.metrics[row] for e in evals]),
-                **{k: point[k] for k in ("accuracy", "precision", "recall", "f1")},
-            }
-            f1s = [e.metrics[row]["f1"] for e in evals]
-            pooled[row].update(f1_max=max(f1s), f1_min=min(f1s), f1_std=float(np.std(f1s)))
-        return pooled
+        predictions = [
+            {v: e.merged[v].predictions(options.c0, options.normalised_threshold) for v in VARIANTS}
+            for e in evals
+        ]
+        return lmad_pooled(self.row_specs, [e.labels for e in evals], predictions,
+                           [e.metrics for e in evals], options.pat)  # fmt: skip
 
     def parameters(self, options, evals) -> dict[str, Any]:
         return {
@@ -208,7 +276,7 @@ class TsbadProtocol(Protocol):
         return tsbad_sliding_window(np.asarray(values, dtype=float).reshape(len(values), -1)[:, 0])
 
     def pooled(self, evals, options) -> dict[str, dict[str, float]]:
-        return {row: mean_metrics([e.metrics[row] for e in evals]) for row in self.rows}
+        return mean_pooled(self.rows, [e.metrics for e in evals])
 
     def parameters(self, options, evals) -> dict[str, Any]:
         return {
@@ -220,6 +288,13 @@ class TsbadProtocol(Protocol):
             else f"lmad's predictions ({_threshold(options)})",
             "source": "TSB-AD 1.5 (PyPI TSB-AD==1.5) TSB_AD/evaluation/metrics.py get_metrics",
         }
+
+
+def mean_pooled(
+    rows: tuple[str, ...], series_metrics: list[dict[str, dict[str, float]]]
+) -> dict[str, dict[str, float]]:
+    """Every column of every row averaged over series (tsb-ad's pooling)."""
+    return {row: mean_metrics([m[row] for m in series_metrics]) for row in rows}
 
 
 def _threshold(options) -> str:
@@ -242,7 +317,7 @@ TSBAD_COLUMNS = {
     for name in ("AUC-PR", "AUC-ROC", "VUS-PR", "VUS-ROC", "Standard-F1", "PA-F1",
                  "Event-based-F1", "R-based-F1", "Affiliation-F")
 }  # fmt: skip
-ALL_ROWS = ("Pred", "Pred_adjust", "DCheck", "DCheck_adjust")
+ALL_ROWS = (PRED, PRED_ADJUST, DCHECK, DCHECK_ADJUST)
 PROTOCOLS: dict[str, Protocol] = {
     "lmad": LmadProtocol(
         "lmad", LMAD_COLUMNS, ALL_ROWS,
@@ -254,7 +329,7 @@ PROTOCOLS: dict[str, Protocol] = {
         "as TAMA pools: TP/FP/TN/FN summed over series and channels (also along the AUC grid)",
     ),
     "tsb-ad": TsbadProtocol(
-        "tsb-ad", TSBAD_COLUMNS, ("Pred", "DCheck"),
+        "tsb-ad", TSBAD_COLUMNS, (PRED, DCHECK),
         "mean over series (as TSB-AD averages its per-series results)",
         ("Standard-F1", "AUC-PR", "AUC-ROC"),
     ),

@@ -8,10 +8,12 @@ missing rather than silently scored as normal answers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmad.errors import DataError
+from lmad.series.datasets import get_loader
+from lmad.series.defaults import DATA_DIR, DEFAULT_MODALITY, DEFAULT_SUBTASK, subtask_flag
 from lmad.series.prepare import processed_root
 from lmad.series.records import check_against_data, located
 from lmad.series.run_state import Plan, RunState
@@ -22,24 +24,31 @@ from lmad.series.runlog import read_records, run_log_path
 class EvalOptions:
     dataset: str
     llms: list[str]
-    subtask: str = "detection"
-    data_dir: str | Path = "data"
+    subtask: str = DEFAULT_SUBTASK
+    data_dir: str | Path = DATA_DIR
     run_name: str = ""
     c0: float = 9.0
     normalised_threshold: float | None = None
     pat: float = 0.0
     vus_buffer: int | None = None
     plots: bool = True
-    modality: str = "image"
+    modality: str = DEFAULT_MODALITY
     ids: list[str] | None = None
     protocol: str = "lmad"
     tsbad_predictions: str = "best"
+    baselines: list[str] = field(default_factory=list)
+    """Score-based detectors whose rows join the table (``--baselines``; names, resolved)."""
+
+
+def dataset_name(options: EvalOptions) -> str:
+    """The dataset's registered name, as run logs and detector scores are filed under."""
+    processed_root(options.data_dir, options.dataset, options.subtask)  # checks the subtask
+    return get_loader(options.dataset).name
 
 
 def load_run(options: EvalOptions, llm: str) -> tuple[Path, list[dict]]:
     """The checked records of a run log; a missing log names the command that makes it."""
-    root = processed_root(options.data_dir, options.dataset, options.subtask)
-    dataset = root.name.split("-")[0] if options.subtask != "detection" else root.name
+    dataset = dataset_name(options)
     path = run_log_path(
         options.data_dir, options.subtask, dataset, llm, options.run_name, options.modality
     )
@@ -53,8 +62,7 @@ def load_run(options: EvalOptions, llm: str) -> tuple[Path, list[dict]]:
         script = "main_cli.py" if options.modality == "image" else "main_cli_text.py"
         raise DataError(
             f"no run log {path}{hint}; run first: python {script} --dataset {options.dataset} "
-            f"--LLM {llm}"
-            + (f" --subtask {options.subtask}" if options.subtask != "detection" else "")
+            f"--LLM {llm}" + subtask_flag(options.subtask)
         )
     return path, records
 
@@ -66,9 +74,9 @@ def run_plan(options: EvalOptions, path: Path, records: list[dict]) -> tuple[Pla
     self-reflection) come from its records.
     """
     root = processed_root(options.data_dir, options.dataset, options.subtask)
-    metas = {} if options.ids else _processed_metas(root, options.modality)
+    metas = {} if options.ids else processed_metas(root, options.modality)
     ids = options.ids or sorted({str(r["series"]) for r in records} | set(metas))
-    metas = {series: metas.get(series) or _test_meta(root, series) for series in ids}
+    metas = {series: metas.get(series) or series_meta(root, series) for series in ids}
     used = {r.get("references") for r in records if r.get("references") is not None}
     if len(used) > 1:
         raise DataError(
@@ -105,20 +113,22 @@ def run_plan(options: EvalOptions, path: Path, records: list[dict]) -> tuple[Pla
     return Plan(refs, windows, double_check), metas
 
 
-def _processed_metas(root: Path, modality: str) -> dict[str, dict]:
-    """``meta.json`` of every processed test split under ``root`` that has ``modality``."""
+def processed_metas(root: Path, modality: str | None) -> dict[str, dict]:
+    """``meta.json`` of every processed test split under ``root`` that has ``modality`` (any when
+    ``None``)."""
     out = {}
     for meta_path in sorted(root.glob("*/test/meta.json")):
         try:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             continue
-        if modality in meta.get("modalities", {}):
+        if modality is None or modality in meta.get("modalities", {}):
             out[meta_path.parent.parent.name] = meta
     return out
 
 
-def _test_meta(root: Path, series: str) -> dict:
+def series_meta(root: Path, series: str) -> dict:
+    """The ``meta.json`` of one processed test split, or a :class:`DataError` saying it is not there."""
     folder = root / series / "test"
     try:
         return json.loads((folder / "meta.json").read_text())

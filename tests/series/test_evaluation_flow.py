@@ -96,3 +96,27 @@ def test_ablation_runs_and_aggregates(tmp_path, script):
     assert again.returncode == 0  # without --run: aggregates, a missing setting is a '-' row
     assert "not run yet: offline/120" in again.stderr
     assert re.search(r"\| offline \(non-LLM baseline\) \|\s+120 \|\s+- \|", again.stdout)
+
+
+def test_offline_run_with_a_detector_in_one_table(tmp_path, script):
+    from lmad.series.scores import SeriesScores, detector_folder, write_series_scores
+
+    data_dir = make_data(tmp_path, modality="text")
+    common = ["--dataset", "CSV", "--data_dir", str(data_dir)]
+    result = script("main_cli_text.py", *common, "--LLM", "offline")
+    assert result.returncode == 0, result.stderr
+    labels = np.load(data_dir / "processed/CSV/toy/test/series_labels.npy")
+    scores = np.where(labels == 1, 5.0, 1.0)  # a perfect detector: flags exactly the anomaly
+    folder = detector_folder(data_dir, "detection", "CSV", "perfect")
+    write_series_scores(folder, SeriesScores("toy", scores, {"parameters": {}}),
+                        {"detector": "perfect", "aeon_version": "1.2.0"})  # fmt: skip
+    result = script("evaluation.py", *common, "--LLM", "offline", "--modality", "text",
+                    "--baselines", "all")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "| offline (non-LLM baseline) | DCheck_adjust |" in result.stdout
+    row = re.search(r"\| perfect \(aeon\)\s+\| Pred\s+\|([^\n]*)", result.stdout).group(1)
+    assert row.split("|")[:3] == [" 1.0000 ", " 1.0000 ", " 1.0000 "]  # P, R, F1
+    results = tmp_path / "data" / "results" / "detection" / "CSV_offline_text"
+    metrics = json.loads((results / "metrics.json").read_text())
+    assert metrics["baselines"]["perfect"]["pooled"]["Pred"]["f1"] == 1.0
+    assert "Detectors: perfect (aeon)" in (results / "report.html").read_text()

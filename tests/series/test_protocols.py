@@ -92,3 +92,48 @@ def test_tama_protocol_refuses_a_normalised_threshold(answered):
     result = run(answered.tmp_path, answered.data_dir, answered.models, "--protocol", "tama",
                  "--normalised_threshold", "0.5", script="evaluation.py")  # fmt: skip
     assert_user_error(result, "--protocol tama", "--c0")
+
+
+def test_rows_carry_their_variant_and_adjustment():
+    lmad = PROTOCOLS["lmad"]
+    assert lmad.rows == ("Pred", "Pred_adjust", "DCheck", "DCheck_adjust")
+    assert [(r.name, r.variant, r.adjusted) for r in lmad.rows_of("DCheck")] == [
+        ("DCheck", "DCheck", False),
+        ("DCheck_adjust", "DCheck", True),
+    ]
+    assert [r.name for r in PROTOCOLS["tsb-ad"].rows_of("Pred")] == ["Pred"]
+    assert [r.name for r in PROTOCOLS["tama"].rows_of("Pred")] == ["Pred", "Pred_adjust"]
+
+
+def test_lmad_pooled_adjusts_each_series_then_concatenates():
+    from lmad.metrics.adjust import point_adjust
+    from lmad.metrics.point import point_prf
+    from lmad.series.protocols import PRED_ADJUST, lmad_pooled
+
+    labels = [np.array([0, 1, 1, 0], dtype=np.int8), np.array([1, 1, 0, 0], dtype=np.int8)]
+    preds = [{"Pred": np.array([0, 1, 0, 1], dtype=np.int8)},
+             {"Pred": np.array([0, 0, 1, 0], dtype=np.int8)}]  # fmt: skip
+    per_series = [
+        {"Pred_adjust": {"f1": 0.25, "ap": 0.5}},
+        {"Pred_adjust": {"f1": 0.75, "ap": 1.0}},
+    ]
+    pooled = lmad_pooled((PRED_ADJUST,), labels, preds, per_series, 0.0)["Pred_adjust"]
+    adjusted = np.concatenate([point_adjust(y, p["Pred"]) for y, p in zip(labels, preds)])
+    assert adjusted.tolist() == [0, 1, 1, 1, 0, 0, 1, 0]  # first segment credited, second not
+    assert pooled["f1"] == point_prf(np.concatenate(labels), adjusted)["f1"] == 0.5
+    assert pooled["ap"] == 0.75  # any other column: the mean over series
+    assert (pooled["f1_max"], pooled["f1_min"]) == (0.75, 0.25)
+    assert "unanswered_windows" not in pooled  # only LLM rows count unanswered windows
+
+
+@pytest.mark.parametrize(
+    ("dataset", "subtask", "expected"),
+    [("SMAP", "w600", "NASA-SMAP"), ("NASA-MSL", "t25", "NASA-MSL"), ("ucr", "detection", "UCR"),
+     ("UCR", "w300", "UCR")],
+)  # fmt: skip
+def test_dataset_name_keeps_a_hyphenated_name_under_a_subtask(tmp_path, dataset, subtask, expected):
+    """Run logs and scores are filed under the registered name, whatever the subtask's suffix."""
+    from lmad.series.run_plan import dataset_name
+
+    options = EvalOptions(dataset, ["x"], subtask=subtask, data_dir=tmp_path)
+    assert dataset_name(options) == expected
