@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import sys
 
-from lmad.cli import ArgumentParser, non_negative_int, positive_int, run_main
+from lmad.cli import ArgumentParser, add_field_flag, non_negative_int, positive_int, run_main
+from lmad.traces.evaluate import EvalOptions
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
+# --limit's default is lmad.traces.evaluate.EvalOptions's.
 LLM_PATH = "smollm2"
 PEFT_PATH = None  # None = data/models/semad/<model name>/ (where fine_tune_llama3.py saves)
 DATA_PATH = "data/process/simulated/test_data.csv"
@@ -29,120 +31,86 @@ BATCH_SIZE = 8
 CHUNK_SIZE = 64
 QLORA = "auto"
 NGRAM_ORDER = 3
+TABLE_COLUMNS = [
+    "method", "level", "n", "P", "R", "F1", "Acc", "best thr", "P*", "R*", "F1*", "Acc*", "AP",
+]  # fmt: skip
+ROW_KEYS = [
+    "method", "level", "n", "precision", "recall", "f1", "accuracy", "best_threshold",
+    "best_precision", "best_recall", "best_f1", "best_accuracy", "ap",
+]  # fmt: skip
+"""The result row's key printed in each of TABLE_COLUMNS."""
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--llm_path",
+
+    def flag(name: str, help: str, **kwargs) -> None:
+        add_field_flag(p, EvalOptions, name, help, **kwargs)
+
+    flag(
+        "llm_path",
+        "base causal LM: a model folder, a .gguf file, a Hugging Face id, or smollm2",
         default=LLM_PATH,
-        help="base causal LM: a model folder, a .gguf file, a Hugging Face id, or smollm2\n"
-        "(default %(default)s)",
     )
-    p.add_argument(
-        "--peft_path",
+    flag(
+        "peft_path",
+        "LoRA adapter folder from fine_tune_llama3.py; 'none' scores the base model\n"
+        "(None: data/models/semad/<model name>/)",
         default=PEFT_PATH,
-        help="LoRA adapter folder from fine_tune_llama3.py; 'none' scores the base model\n"
-        "(default data/models/semad/<model name>/)",
     )
-    p.add_argument("--data_path", default=DATA_PATH, help="SemAD CSV to score (%(default)s)")
-    p.add_argument(
-        "--train_path",
-        default=TRAIN_PATH,
-        help="normal traces the n-gram baseline learns from (%(default)s)",
+    flag("data_path", "SemAD CSV to score", default=DATA_PATH)
+    flag("train_path", "normal traces the n-gram baseline learns from", default=TRAIN_PATH)
+    flag("result_path", "CSV the rows are appended to", default=RESULT_PATH)
+    flag("limit", "score only the first N traces (None: all)", type=positive_int)
+    flag(
+        "threshold",
+        "fixed threshold on the sigmoid scores; 0.9 = weighted score above ln 9",
+        type=float,
+        default=THRESHOLD,
     )
-    p.add_argument(
-        "--result_path", default=RESULT_PATH, help="CSV the rows are appended to (%(default)s)"
+    flag(
+        "alpha",
+        "token weight decay within an event (weight alpha^k for the k-th token)",
+        type=float,
+        default=ALPHA,
     )
-    p.add_argument(
-        "--limit",
+    flag("batch_size", "traces per forward pass", type=positive_int, default=BATCH_SIZE)
+    flag(
+        "chunk_size",
+        "token positions whose vocabulary softmax is computed at once; bounds memory",
         type=positive_int,
-        default=None,
-        help="score only the first N traces (default all)",
+        default=CHUNK_SIZE,
     )
-    p.add_argument(
-        "--threshold", type=float, default=THRESHOLD, help="fixed threshold on the sigmoid "
-        "scores; 0.9 = weighted score above ln 9 (%(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--alpha", type=float, default=ALPHA, help="token weight decay within an event "
-        "(weight alpha^k for the k-th token) (%(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--batch_size",
-        type=positive_int,
-        default=BATCH_SIZE,
-        help="traces per forward pass (%(default)s)",
-    )
-    p.add_argument(
-        "--chunk_size", type=positive_int, default=CHUNK_SIZE, help="token positions whose "
-        "vocabulary softmax is computed at once; bounds memory (%(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--qlora",
-        default=QLORA,
+    flag(
+        "qlora",
+        "load the base model in 4-bit NF4: auto = only with CUDA",
         choices=["auto", "on", "off"],
-        help="load the base model in 4-bit NF4: auto = only with CUDA (%(default)s)",
+        default=QLORA,
     )
-    p.add_argument(
-        "--ngram_order", type=non_negative_int, default=NGRAM_ORDER, help="order of the n-gram "
-        "baseline; 0 leaves it out (%(default)s)",
-    )  # fmt: skip
+    flag(
+        "ngram_order",
+        "order of the n-gram baseline; 0 leaves it out",
+        type=non_negative_int,
+        default=NGRAM_ORDER,
+    )
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    options = EvalOptions(**vars(build_parser().parse_args(argv)))
     from lmad.report.tables import Table
     from lmad.traces.evaluate import append_results, evaluate_run
-    from lmad.traces.finetune import default_output_dir
-    from lmad.traces.models import gguf_folder_name
 
-    gguf_folder_name(args.llm_path)  # a .gguf file's stem becomes data/models/<stem>/: checked
-    peft = args.peft_path
-    if peft is None:
-        peft = str(default_output_dir(args.llm_path, "--peft_path"))
-    elif peft.lower() == "none":
-        peft = None
-    rows = evaluate_run(
-        args.llm_path,
-        peft,
-        args.data_path,
-        train_path=args.train_path,
-        limit=args.limit,
-        threshold=args.threshold,
-        alpha=args.alpha,
-        batch_size=args.batch_size,
-        chunk_size=args.chunk_size,
-        qlora=args.qlora,
-        ngram_order=args.ngram_order,
+    rows = evaluate_run(options)
+    title = (
+        f"SemAD on {options.data_path} (threshold {options.threshold}; "
+        "* = at the best-F1 threshold)"
     )
-    table = Table(
-        [
-            "method",
-            "level",
-            "n",
-            "P",
-            "R",
-            "F1",
-            "Acc",
-            "best thr",
-            "P*",
-            "R*",
-            "F1*",
-            "Acc*",
-            "AP",
-        ],
-        title=f"SemAD on {args.data_path} (threshold {args.threshold}; * = at the best-F1 threshold)",
-    )
-    for r in rows:
-        table.add(
-            r["method"], r["level"], r["n"], r["precision"], r["recall"], r["f1"], r["accuracy"],
-            r["best_threshold"], r["best_precision"], r["best_recall"], r["best_f1"],
-            r["best_accuracy"], r["ap"],
-        )  # fmt: skip
+    table = Table(list(TABLE_COLUMNS), title=title)
+    for row in rows:
+        table.add(*(row[key] for key in ROW_KEYS))
     print(table.markdown())
-    print(f"rows appended to {append_results(args.result_path, rows)}")
+    print(f"rows appended to {append_results(options.result_path, rows)}")
     return 0
 
 

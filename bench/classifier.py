@@ -79,6 +79,7 @@ def child(args: argparse.Namespace) -> None:
     from transformers import TrainerCallback
 
     from lmad.workflows.classifier import ClassifierArgs, load_workflow_data, train_classifier
+    from train_classifier import EPOCHS, LR, SEED  # the script's recipe; --steps ends each run
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
@@ -92,14 +93,14 @@ def child(args: argparse.Namespace) -> None:
 
     timer = StepTimer()
 
-    data = load_workflow_data(args.data, "bench")
+    data = load_workflow_data(args.data, "bench", train_limit=None, seed=SEED)
     rss_before = psutil.Process().memory_info().rss
     padded = args.child == "max_length"
     settings = ClassifierArgs(
-        "minilm", Path(args.data) / f"out-{args.child}", batch_size=args.batch_size,
-        max_steps=args.steps, max_length=args.max_length if padded else None,
-        pad_to_max_length=padded, checkpoints=False, save_final_model=False, resume=False,
-        callbacks=[timer],
+        "minilm", Path(args.data) / f"out-{args.child}", epochs=EPOCHS, lr=LR,
+        batch_size=args.batch_size, max_length=args.max_length if padded else None, seed=SEED,
+        lora=False, max_steps=args.steps, pad_to_max_length=padded, checkpoints=False,
+        save_final_model=False, resume=False, callbacks=[timer],
     )  # fmt: skip
     result = train_classifier(data, settings)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux

@@ -33,8 +33,6 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VOCAB = 128256  # Llama-3, the model SemAD fine-tunes
-BATCH_SIZE = 8
-CHUNK_SIZE = 64
 REPEATS = 3
 
 
@@ -104,6 +102,7 @@ def child(method: str, folder: str, texts_file: str, chunk: int, repeats: int, o
     """Score the batch with one method; print a JSON line of memory and time; save the scores."""
     import torch
 
+    from eval import ALPHA  # eval.py's scoring settings
     from lmad.traces import models
     from lmad.traces.scoring import TraceScorer, encode_for_scoring, full_softmax_scores
 
@@ -111,7 +110,7 @@ def child(method: str, folder: str, texts_file: str, chunk: int, repeats: int, o
     texts = json.loads(Path(texts_file).read_text())
     tokenizer = models.load_tokenizer(folder, need_offsets=True)
     model = models.load_causal_lm(folder).eval()
-    scorer = TraceScorer(model, tokenizer, batch_size=len(texts), chunk_size=chunk)
+    scorer = TraceScorer(model, tokenizer, ALPHA, batch_size=len(texts), chunk_size=chunk)
     encoded = [encode_for_scoring(tokenizer, t) for t in texts]
     ids, targets, mask = scorer._tensors([e[0] for e in encoded])
 
@@ -152,6 +151,8 @@ def run_child(method: str, folder: Path, texts_file: Path, args, out: Path) -> d
 
 
 def main() -> None:
+    from eval import BATCH_SIZE, CHUNK_SIZE  # eval.py's scoring settings
+
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--batch_size", type=int, default=BATCH_SIZE, help="traces in the batch")
     p.add_argument("--chunk_size", type=int, default=CHUNK_SIZE, help="positions per chunk")

@@ -18,9 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import ArgumentParser, run_main
+from lmad.cli import ArgumentParser, add_field_flag, run_main
+from lmad.io import DATA_DIR  # root of data/, shared by every script
+from lmad.workflows.options import FlowbenchOptions
 
-# Defaults a user may edit here; flags override them.
+# Defaults a user may edit here; flags override them. --multiclass is off unless given
+# (lmad.workflows.options.FlowbenchOptions).
 RAW = "data/raw/flowbench/eht_imaging.zip"
 DAG = None  # None: adjacency_list_dags/<name>.json beside the raw data
 NAME = None  # None: the raw file's name (eht_imaging)
@@ -28,48 +31,36 @@ FEATURES = "default"  # default | all | comma-separated numeric columns
 TEMPLATE = "paper"  # paper | newer
 SEED = 42
 SPLIT = "0.8,0.1,0.1"
-DATA_DIR = "data"
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
-    p.add_argument("--raw", default=RAW, help="zip, folder or CSV of run files (%(default)s)")
-    p.add_argument(
-        "--dag", default=DAG, help="DAG json {job: [children]}; default: found beside --raw"
-    )
-    p.add_argument("--name", default=NAME, help="dataset name; default: the raw file's name")
-    p.add_argument(
-        "--features",
-        default=FEATURES,
-        help="default (six delays, two byte counts, cpu time), all (36 numeric columns)\n"
+
+    def flag(name: str, help: str, **kwargs) -> None:
+        add_field_flag(p, FlowbenchOptions, name, help, **kwargs)
+
+    flag("raw", "zip, folder or CSV of run files", default=RAW)
+    flag("dag", "DAG json {job: [children]}; None: found beside --raw", default=DAG)
+    flag("name", "dataset name; None: the raw file's name", default=NAME)
+    flag(
+        "features",
+        "default (six delays, two byte counts, cpu time), all (36 numeric columns)\n"
         "or a comma-separated list of columns",
+        default=FEATURES,
     )
-    p.add_argument(
-        "--multiclass", action="store_true", help="labels None, cpu_K, hdd_K (+ label_id)"
-    )
-    p.add_argument("--template", default=TEMPLATE, choices=["paper", "newer"], help="sentence form")
-    p.add_argument("--seed", type=int, default=SEED, help="seed of the split by run")
-    p.add_argument("--split", default=SPLIT, help="train,validation,test fractions of the runs")
-    p.add_argument("--data_dir", default=DATA_DIR, help="output root (%(default)s)")
+    flag("multiclass", "labels None, cpu_K, hdd_K (+ label_id)", action="store_true")
+    flag("template", "sentence form", default=TEMPLATE, choices=["paper", "newer"])
+    flag("seed", "seed of the split by run", type=int, default=SEED)
+    flag("split", "train,validation,test fractions of the runs", default=SPLIT)
+    flag("data_dir", "output root", default=DATA_DIR)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    options = FlowbenchOptions(**vars(build_parser().parse_args(argv)))
     from lmad.workflows.flowbench import process_flowbench, summary_table
 
-    summary = process_flowbench(
-        args.raw,
-        dag=args.dag,
-        name=args.name,
-        features=args.features,
-        multiclass=args.multiclass,
-        template=args.template,
-        seed=args.seed,
-        split=args.split,
-        data_dir=args.data_dir,
-    )
-    print(summary_table(summary))
+    print(summary_table(process_flowbench(**options.process_arguments())))
     return 0
 
 

@@ -21,13 +21,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import ArgumentParser, positive_int, run_main
+from lmad.cli import ArgumentParser, add_field_flag, positive_int, run_main
 from lmad.errors import ConfigError
+from lmad.io import DATA_DIR  # root of data/, shared by every script
 from lmad.names import check_name
+from lmad.traces.datasets import ProcessLogsOptions
 
-# Defaults a user may edit here; flags override them.
-DATA_DIR = "data"
-NAME = "simulated"
+# Defaults a user may edit here; flags override them. The defaults of --xes, --csv, --name,
+# --inject and --lifecycle (all off) are lmad.traces.datasets.ProcessLogsOptions's.
+NAME = "simulated"  # the folder name when --name is not given and no file names one
 N_TRAIN, N_TEST, N_EVAL = 2000, 600, 600
 ANOMALY_RATIO = 0.5
 SEED = 42
@@ -37,26 +39,24 @@ HOLDOUT = 0.2  # share of an imported log's normal traces held out for test, and
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
+
+    def flag(name: str, help: str, parser=p, **kwargs) -> None:
+        add_field_flag(parser, ProcessLogsOptions, name, help, **kwargs)
+
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--xes", help="import this XES event log (.xes or .xes.gz)")
-    source.add_argument("--csv", nargs="+", help="re-validate and copy these SemAD CSV files")
-    p.add_argument("--name", help=f"dataset folder name (default {NAME}, or the file's name)")
-    p.add_argument("--data_dir", default=DATA_DIR, help="data root (default %(default)s)")
-    p.add_argument(
-        "--n_train", type=positive_int, default=N_TRAIN, help="simulated training traces"
-    )
-    p.add_argument("--n_test", type=positive_int, default=N_TEST, help="simulated test traces")
-    p.add_argument("--n_eval", type=positive_int, default=N_EVAL, help="simulated eval traces")
-    p.add_argument(
-        "--n_unseen", type=positive_int, default=N_UNSEEN, help="processes kept out of training"
-    )
-    p.add_argument(
-        "--anomaly_ratio", type=float, default=ANOMALY_RATIO, help="anomalous share of test/eval"
-    )
-    p.add_argument("--seed", type=int, default=SEED, help="random seed (default %(default)s)")
-    p.add_argument("--inject", action="store_true", help="with --xes: inject anomalies")
-    p.add_argument("--holdout", type=float, default=HOLDOUT, help="with --xes: test/eval share")
-    p.add_argument("--lifecycle", help="with --xes: keep only this lifecycle:transition")
+    flag("xes", "import this XES event log (.xes or .xes.gz)", parser=source)
+    flag("csv", "re-validate and copy these SemAD CSV files", parser=source, nargs="+")
+    flag("name", f"dataset folder name; None: the file's name, or {NAME}")
+    flag("data_dir", "data root", default=DATA_DIR)
+    flag("n_train", "simulated training traces", type=positive_int, default=N_TRAIN)
+    flag("n_test", "simulated test traces", type=positive_int, default=N_TEST)
+    flag("n_eval", "simulated eval traces", type=positive_int, default=N_EVAL)
+    flag("n_unseen", "processes kept out of training", type=positive_int, default=N_UNSEEN)
+    flag("anomaly_ratio", "anomalous share of test/eval", type=float, default=ANOMALY_RATIO)
+    flag("seed", "random seed", type=int, default=SEED)
+    flag("inject", "with --xes: inject anomalies", action="store_true")
+    flag("holdout", "with --xes: test/eval share", type=float, default=HOLDOUT)
+    flag("lifecycle", "with --xes: keep only this lifecycle:transition")
     return p
 
 
@@ -84,30 +84,20 @@ def dataset_name(args) -> str:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    name = dataset_name(args)
-    if not 0 <= args.anomaly_ratio <= 1 or not 0 < args.holdout < 0.5:
+    options = ProcessLogsOptions(**vars(build_parser().parse_args(argv)))
+    name = dataset_name(options)
+    if not 0 <= options.anomaly_ratio <= 1 or not 0 < options.holdout < 0.5:
         raise ConfigError("--anomaly_ratio must be in [0, 1] and --holdout in (0, 0.5)")
-    from lmad.traces.inject import describe, log_dataset, simulated_dataset
-    from lmad.traces.log_io import read_traces, write_traces
-    from lmad.traces.xes import read_xes
+    from lmad.traces.datasets import build_splits
+    from lmad.traces.inject import describe
+    from lmad.traces.log_io import write_traces
 
-    if args.csv:
-        splits = {Path(f).stem: read_traces(f) for f in args.csv}
-    elif args.xes:
-        traces = read_xes(args.xes, args.lifecycle)
-        ratio = args.anomaly_ratio if args.inject else None
-        splits = log_dataset(traces, ratio, args.seed, args.holdout)
-    else:
-        splits = simulated_dataset(
-            args.n_train, args.n_test, args.n_eval, args.anomaly_ratio, args.seed,
-            n_unseen=args.n_unseen,
-        )  # fmt: skip
-    folder = Path(args.data_dir) / "process" / name
+    splits = build_splits(options)
+    folder = Path(options.data_dir) / "process" / name
     for stem, traces in splits.items():
         # test and eval files carry raw_cause; copied CSV files keep their own columns
         has_raw = any(t.raw_cause is not None for t in traces)
-        with_raw = has_raw if args.csv else stem != "training_data"
+        with_raw = has_raw if options.csv else stem != "training_data"
         path = write_traces(folder / f"{stem}.csv", traces, with_raw_cause=with_raw)
         info = describe(traces)
         kinds = ", ".join(f"{kind} {count}" for kind, count in info["kinds"].items()) or "none"

@@ -17,9 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lmad.cli import ArgumentParser, positive_int, run_main, str2bool
+from lmad.cli import ArgumentParser, add_field_flag, positive_int, run_main, str2bool
+from lmad.io import DATA_DIR  # root of data/, shared by every script
+from lmad.workflows.options import SyntheticOptions
 
-# Defaults a user may edit here; flags override them.
+# Defaults a user may edit here; flags override them. --multiclass is off unless given
+# (lmad.workflows.options.SyntheticOptions).
 RUNS = 200
 SEED = 0
 NORMAL_SHARE = 0.4  # share of runs without anomalies
@@ -31,72 +34,55 @@ FEATURES = "default"
 TEMPLATE = "paper"
 SPLIT_SEED = 42
 SPLIT = "0.8,0.1,0.1"
-DATA_DIR = "data"
 
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
-    p.add_argument(
-        "--runs", type=positive_int, default=RUNS, help="number of workflow runs (%(default)s)"
-    )
-    p.add_argument("--seed", type=int, default=SEED, help="generator seed (%(default)s)")
-    p.add_argument("--normal_share", type=float, default=NORMAL_SHARE, help="share of normal runs")
-    p.add_argument(
-        "--affected_share", type=float, default=AFFECTED_SHARE, help="compute jobs hit per anomaly"
-    )
-    p.add_argument(
-        "--raw_dir",
+
+    def flag(name: str, help: str, **kwargs) -> None:
+        add_field_flag(p, SyntheticOptions, name, help, **kwargs)
+
+    flag("runs", "number of workflow runs", type=positive_int, default=RUNS)
+    flag("seed", "generator seed", type=int, default=SEED)
+    flag("normal_share", "share of normal runs", type=float, default=NORMAL_SHARE)
+    flag("affected_share", "compute jobs hit per anomaly", type=float, default=AFFECTED_SHARE)
+    flag(
+        "raw_dir",
+        "where the run CSVs go; None: <data_dir>/raw/synthetic_workflow",
         default=RAW_DIR,
-        help="where the run CSVs go (<data_dir>/raw/synthetic_workflow)",
     )
-    p.add_argument("--process", type=str2bool, default=PROCESS, help="also write the split CSVs")
-    p.add_argument("--name", default=NAME, help="processed dataset name (%(default)s)")
-    p.add_argument("--features", default=FEATURES, help="default | all | comma-separated columns")
-    p.add_argument(
-        "--multiclass", action="store_true", help="labels None, cpu_K, hdd_K (+ label_id)"
-    )
-    p.add_argument("--template", default=TEMPLATE, choices=["paper", "newer"], help="sentence form")
-    p.add_argument("--split_seed", type=int, default=SPLIT_SEED, help="seed of the split by run")
-    p.add_argument("--split", default=SPLIT, help="train,validation,test fractions of the runs")
-    p.add_argument("--data_dir", default=DATA_DIR, help="output root of the processed CSVs")
+    flag("process", "also write the split CSVs", type=str2bool, default=PROCESS)
+    flag("name", "processed dataset name", default=NAME)
+    flag("features", "default | all | comma-separated columns", default=FEATURES)
+    flag("multiclass", "labels None, cpu_K, hdd_K (+ label_id)", action="store_true")
+    flag("template", "sentence form", default=TEMPLATE, choices=["paper", "newer"])
+    flag("split_seed", "seed of the split by run", type=int, default=SPLIT_SEED)
+    flag("split", "train,validation,test fractions of the runs", default=SPLIT)
+    flag("data_dir", "output root of the processed CSVs", default=DATA_DIR)
     return p
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    options = SyntheticOptions(**vars(build_parser().parse_args(argv)))
     from lmad.names import check_name
+    from lmad.workflows import synthetic
     from lmad.workflows.flowbench import parse_split, process_flowbench, summary_table
     from lmad.workflows.sentences import resolve_features
-    from lmad.workflows.synthetic import write_synthetic
 
     # everything that can be refused is refused before the first run file is written
-    check_name(args.name, "--name")
-    parse_split(args.split)
-    resolve_features(args.features)
-    raw_dir = args.raw_dir or Path(args.data_dir) / "raw" / "synthetic_workflow"
-    raw = write_synthetic(
-        raw_dir,
-        n_runs=args.runs,
-        seed=args.seed,
-        normal_share=args.normal_share,
-        affected_share=args.affected_share,
+    check_name(options.name, "--name")
+    parse_split(options.split)
+    resolve_features(options.features)
+    raw_dir = options.raw_dir or Path(options.data_dir) / "raw" / synthetic.NAME
+    raw = synthetic.write_synthetic(
+        raw_dir, options.runs, options.seed, options.normal_share, options.affected_share
     )
     print(
         f"{raw.folder}: {len(raw.runs)} runs, {raw.jobs} jobs, {raw.anomalous} anomalous; "
         f"DAG {raw.dag}"
     )
-    if args.process:
-        summary = process_flowbench(
-            raw.folder,
-            dag=raw.dag,
-            name=args.name,
-            features=args.features,
-            multiclass=args.multiclass,
-            template=args.template,
-            seed=args.split_seed,
-            split=args.split,
-            data_dir=args.data_dir,
-        )
+    if options.process:
+        summary = process_flowbench(raw.folder, dag=raw.dag, **options.process_arguments())
         print(summary_table(summary))
     return 0
 

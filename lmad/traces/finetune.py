@@ -1,6 +1,6 @@
 """SemAD reconstruction fine-tuning: LoRA / QLoRA on normal traces with next-token prediction.
 
-The objective (SemAD, guanwei49/SemAD; REFERENCE.md "Fine-tuning"): the raw trace text, no prompt
+The objective (SemAD, code guanwei49/SemAD; docs/design.md, "Traces"): the raw trace text, no prompt
 template, is tokenised as ``[start] t_1 … t_n EOS`` (``start`` = the tokenizer's BOS, or its EOS
 when it has none; pad = EOS when the tokenizer has no pad token); ``labels`` are the same ids with
 padding set to -100. Hugging Face's causal-LM loss shifts labels by one, so position ``i`` learns
@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,31 +35,37 @@ from lmad.traces import models
 
 log = logging.getLogger(__name__)
 
-TARGET_MODULES = ("q_proj", "v_proj")
 OUTPUT_ROOT = Path("data") / "models" / "semad"
+CHECKPOINT = re.compile(r"checkpoint-\d+")
+"""The name of a Trainer checkpoint folder (what ``get_last_checkpoint`` resumes from)."""
 
 
 @dataclass
 class FinetuneConfig:
-    """Every setting of a SemAD fine-tuning run; defaults are SemAD's."""
+    """Every setting of a SemAD fine-tuning run.
 
-    llm_path: str = "smollm2"
-    data_path: str = "data/process/simulated/training_data.csv"
-    output_dir: str | None = None
-    """Default ``data/models/semad/<model name>/``."""
-    epochs: int = 10
-    batch_size: int = 8
-    learning_rate: float = 5e-5
-    gamma: float = 0.8
-    max_length: int = 512
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_dropout: float = 0.1
-    target_modules: list[str] | None = None
-    """Default ``q_proj, v_proj``."""
-    qlora: str = "auto"
-    max_steps: int = -1
-    seed: int = 42
+    The fields without a default take the constants at the top of fine_tune_llama3.py (SemAD's
+    values; the one place researchers edit them); the others are written here once, and the
+    script's flags read them.
+    """
+
+    llm_path: str
+    data_path: str
+    output_dir: str | None
+    """None: ``data/models/semad/<model name>/``."""
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    gamma: float
+    max_length: int
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: list[str]
+    """Module names LoRA adapts (``["all-linear"]``: every linear layer but the head)."""
+    qlora: str
+    max_steps: int
+    seed: int
     resume: bool = True
     """Continue from the last checkpoint; False starts over and removes the old checkpoints."""
     logging_steps: int = 10
@@ -108,7 +115,7 @@ def start_token_id(tokenizer: Any) -> int:
     return int(bos if bos is not None else tokenizer.eos_token_id)
 
 
-def encode_for_training(tokenizer: Any, text: str, max_length: int = 512) -> list[int]:
+def encode_for_training(tokenizer: Any, text: str, max_length: int) -> list[int]:
     """``[start] t_1 … t_n EOS``, the content cut so that the whole fits in ``max_length``."""
     if not text.strip():
         raise DataError("a trace is empty; every trace needs at least one activity")
@@ -166,24 +173,26 @@ def linear_module_names(model: Any) -> list[str]:
     return sorted(names)
 
 
-def check_target_modules(model: Any, targets: list[str] | None) -> list[str] | str:
+def check_target_modules(model: Any, targets: list[str]) -> list[str] | str:
     """The LoRA target modules, checked against the model (``all-linear`` passes as is).
 
     Raises:
-        ConfigError: a target that names no module of the model; the message lists the linear
-            layers it has (e.g. GPT-2's ``c_attn``), so the user can pass ``--target_modules``.
+        ConfigError: no target, or a target that names no module of the model; the message lists
+            the linear layers it has (e.g. GPT-2's ``c_attn``), so the user can pass
+            ``--target_modules``.
     """
-    chosen = list(targets) if targets else list(TARGET_MODULES)
+    chosen = list(targets)
+    if not chosen:
+        raise ConfigError("--target_modules is empty; name the modules LoRA adapts, or all-linear")
     if chosen == ["all-linear"]:
         return "all-linear"
     names = {name for name, _ in model.named_modules()}
     missing = [t for t in chosen if not any(n == t or n.endswith("." + t) for n in names)]
     if missing:
         have = ", ".join(linear_module_names(model)) or "none"
-        flag = "--target_modules" if targets else "--target_modules (default q_proj,v_proj)"
         raise ConfigError(
             f"the model has no {', '.join(missing)} module; its linear layers are: {have}; "
-            f"choose LoRA targets with {flag}"
+            "choose LoRA targets with --target_modules"
         )
     return chosen
 
@@ -215,33 +224,30 @@ def _trainable(model: Any) -> list[Any]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> FinetuneResult:
-    """Fine-tune ``config.llm_path`` on normal traces and save the adapter (see module docstring).
+def world_size() -> int:
+    """Processes training together: ``WORLD_SIZE`` under torchrun / accelerate launch, else 1."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
-    Args:
-        config: the run's settings.
-        texts: trace texts to train on; default the normal traces of ``config.data_path``.
+
+def steps_per_epoch(n_traces: int, batch_size: int, world: int) -> int:
+    """Optimizer steps of one epoch: full batches of ``batch_size`` per device, the rest dropped.
+
+    Raises:
+        DataError: the traces make no full batch.
     """
-    output_dir = check_config(config)
-    import torch
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
-
-    texts = list(texts) if texts is not None else training_texts(config.data_path)
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    steps_per_epoch = len(texts) // (config.batch_size * world)
-    if steps_per_epoch < 1:
+    steps = n_traces // (batch_size * world)
+    if steps < 1:
         raise DataError(
-            f"{len(texts)} normal traces make no full batch of {config.batch_size} per device "
+            f"{n_traces} normal traces make no full batch of {batch_size} per device "
             f"on {world} device(s); lower --batch_size or add traces"
         )
-    checkpoints = output_dir / "checkpoints"
+    return steps
 
-    path = models.resolve_llm_path(config.llm_path, config.models_dir)
-    tokenizer = models.load_tokenizer(path)
-    four_bit = models.use_4bit(config.qlora)
-    set_seed(config.seed)
+
+def lora_model(config: FinetuneConfig, path: str, four_bit: bool) -> tuple[Any, list[str] | str]:
+    """The causal LM at ``path`` with LoRA adapters on its checked target modules, and those."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
     model = models.load_causal_lm(path, four_bit=four_bit)
     targets = check_target_modules(model, config.target_modules)
     if four_bit:
@@ -249,30 +255,30 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
             model, gradient_checkpointing_kwargs={"use_reentrant": False}
         )
     lora = LoraConfig(
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=targets,
-        bias="none",
-        task_type="CAUSAL_LM",
-    )
+        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        target_modules=targets, bias="none", task_type="CAUSAL_LM",
+    )  # fmt: skip
     try:
-        model = get_peft_model(model, lora)
+        return get_peft_model(model, lora), targets
     except ValueError as exc:  # peft's NoMatchingPeftModuleError is a ValueError
-        raise ConfigError(
-            f"LoRA cannot target {targets}: {' '.join(str(exc).split())[:200]}"
-        ) from exc
-    dataset = _Encoded([encode_for_training(tokenizer, t, config.max_length) for t in texts])
+        reason = " ".join(str(exc).split())[:200]
+        raise ConfigError(f"LoRA cannot target {targets}: {reason}") from exc
+
+
+def training_arguments(config: FinetuneConfig, checkpoints: Path, steps: int, world: int) -> Any:
+    """The Trainer's settings: a checkpoint every ``steps`` (one epoch) under ``checkpoints``."""
+    import torch
+    from transformers import TrainingArguments
 
     cuda = torch.cuda.is_available()
-    args = TrainingArguments(
+    return TrainingArguments(
         output_dir=str(checkpoints),
         per_device_train_batch_size=config.batch_size,
         num_train_epochs=config.epochs,
         max_steps=config.max_steps if config.max_steps and config.max_steps > 0 else -1,
         learning_rate=config.learning_rate,
         save_strategy="steps",
-        save_steps=steps_per_epoch,
+        save_steps=steps,
         logging_steps=max(1, config.logging_steps),
         seed=config.seed,
         dataloader_drop_last=True,
@@ -282,34 +288,107 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
         bf16=cuda and torch.cuda.is_bf16_supported(),
         ddp_find_unused_parameters=False if world > 1 else None,
     )
+
+
+def build_trainer(
+    config: FinetuneConfig, model: Any, tokenizer: Any, dataset: _Encoded, args: Any, steps: int
+) -> Any:
+    """A Trainer with Adam and the learning rate decayed by ``gamma`` every ``steps`` (an epoch)."""
+    import torch
+    from transformers import Trainer
+
     optimizer = torch.optim.Adam(_trainable(model), lr=config.learning_rate)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, epoch_decay(steps_per_epoch, config.gamma)
-    )
-    trainer = Trainer(
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, epoch_decay(steps, config.gamma))
+    return Trainer(
         model=model,
         args=args,
         train_dataset=dataset,
         data_collator=TraceCollator(tokenizer.pad_token_id),
         optimizers=(optimizer, scheduler),
     )
-    last = None
-    if config.resume and checkpoints.is_dir():
-        last = get_last_checkpoint(str(checkpoints))
+
+
+def prune_checkpoints(folder: Path) -> list[Path]:
+    """Delete the Trainer's ``checkpoint-<step>`` folders in ``folder``; returns what was deleted.
+
+    Everything else in ``folder`` stays; a missing folder holds nothing to delete.
+    """
+    if not folder.is_dir():
+        return []
+    old = sorted(p for p in folder.iterdir() if p.is_dir() and CHECKPOINT.fullmatch(p.name))
+    for path in old:
+        shutil.rmtree(path, ignore_errors=True)
+    return old
+
+
+def resume_point(config: FinetuneConfig, checkpoints: Path, main_process: bool) -> str | None:
+    """The last checkpoint in ``checkpoints`` when ``config.resume``, else None.
+
+    Starting over (``resume`` False) removes an earlier run's checkpoints first, on the main
+    process only, so that a later run cannot resume from them.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    if config.resume:
+        last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
         if last:
             log.info("resuming from %s", last)
-    elif checkpoints.is_dir() and trainer.is_world_process_zero():
-        old = sorted(checkpoints.glob("checkpoint-*"))
-        if old:  # starting over: checkpoints of an earlier run must not be resumed later
-            log.info("resume off: removing %d old checkpoint(s) in %s", len(old), checkpoints)
-            for folder in old:
-                shutil.rmtree(folder, ignore_errors=True)
+        return last
+    if main_process:
+        removed = prune_checkpoints(checkpoints)
+        if removed:
+            log.info("resume off: removed %d old checkpoint(s) in %s", len(removed), checkpoints)
+    return None
+
+
+def write_summary(
+    config: FinetuneConfig, base_model: str, targets: list[str] | str, result: FinetuneResult
+) -> Path:
+    """``<output_dir>/semad_training.json``: the run's settings and outcome."""
+    summary = {
+        "base_model": base_model,
+        "config": asdict(config),
+        "target_modules": targets,
+        "four_bit": result.four_bit,
+        "global_step": result.global_step,
+        "steps_per_epoch": result.steps_per_epoch,
+        "train_loss": result.train_loss,
+        "resumed_from": result.resumed_from,
+    }
+    path = result.output_dir / "semad_training.json"
+    atomic_write_json(path, json.loads(json.dumps(summary)))
+    return path
+
+
+def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> FinetuneResult:
+    """Fine-tune ``config.llm_path`` on normal traces and save the adapter (see module docstring).
+
+    Args:
+        config: the run's settings.
+        texts: trace texts to train on; None: the normal traces of ``config.data_path``.
+    """
+    output_dir = check_config(config)
+    from transformers import set_seed
+
+    texts = list(texts) if texts is not None else training_texts(config.data_path)
+    world = world_size()
+    steps = steps_per_epoch(len(texts), config.batch_size, world)
+    checkpoints = output_dir / "checkpoints"
+    path = models.resolve_llm_path(config.llm_path, config.models_dir)
+    tokenizer = models.load_tokenizer(path)
+    four_bit = models.use_4bit(config.qlora)
+    set_seed(config.seed)
+    model, targets = lora_model(config, path, four_bit)
+    dataset = _Encoded([encode_for_training(tokenizer, t, config.max_length) for t in texts])
+    args = training_arguments(config, checkpoints, steps, world)
+    trainer = build_trainer(config, model, tokenizer, dataset, args, steps)
+    last = resume_point(config, checkpoints, trainer.is_world_process_zero())
     output = trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(output_dir))
     result = FinetuneResult(
         output_dir=output_dir,
         global_step=int(trainer.state.global_step),
-        steps_per_epoch=steps_per_epoch,
+        steps_per_epoch=steps,
         train_loss=float(output.training_loss),
         resumed_from=last,
         four_bit=four_bit,
@@ -317,15 +396,5 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
     )
     if trainer.is_world_process_zero():
         tokenizer.save_pretrained(str(output_dir))
-        summary = {
-            "base_model": path,
-            "config": asdict(config),
-            "target_modules": targets,
-            "four_bit": four_bit,
-            "global_step": result.global_step,
-            "steps_per_epoch": steps_per_epoch,
-            "train_loss": result.train_loss,
-            "resumed_from": last,
-        }
-        atomic_write_json(output_dir / "semad_training.json", json.loads(json.dumps(summary)))
+        write_summary(config, path, targets, result)
     return result

@@ -301,13 +301,13 @@ def inject_anomalies(
 
 
 def simulated_dataset(
-    n_train: int = 2000,
-    n_test: int = 600,
-    n_eval: int = 600,
-    anomaly_ratio: float = 0.5,
-    seed: int = 42,
+    n_train: int,
+    n_test: int,
+    n_eval: int,
+    anomaly_ratio: float,
+    seed: int,
+    n_unseen: int,
     models: Sequence[ProcessModel] = MODELS,
-    n_unseen: int = 4,
     unseen_share: float = 0.75,
 ) -> dict[str, list[Trace]]:
     """Training, test and eval traces simulated from ``models``, shaped like SemAD's data.
@@ -336,9 +336,9 @@ def simulated_dataset(
 
 def log_dataset(
     traces: Sequence[Trace],
-    inject_ratio: float | None = None,
-    seed: int = 42,
-    holdout: float = 0.2,
+    inject_ratio: float | None,
+    seed: int,
+    holdout: float,
 ) -> dict[str, list[Trace]]:
     """Split an imported log into training (normal traces) and, when needed, test and eval.
 

@@ -302,8 +302,8 @@ def load_causal_lm(path: str, four_bit: bool = False, device: str | None = None)
 
 def load_for_scoring(
     llm_path: str,
-    peft_path: str | os.PathLike | None = None,
-    qlora: str = "auto",
+    peft_path: str | os.PathLike | None,
+    qlora: str,
     models_dir: str | os.PathLike = MODELS_DIR,
 ) -> tuple[Any, Any]:
     """``(model, tokenizer)`` for scoring: the base model plus the LoRA adapter, in eval mode.

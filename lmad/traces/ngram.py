@@ -32,16 +32,16 @@ from lmad.traces.scoring import TraceScore, sigmoid
 START = "<s>"
 END = "</t>"
 UNKNOWN = "<unk>"
-ORDER = 3
 ADD_K = 0.1
 WEIGHTS = (0.1, 0.3, 0.6)
+"""Interpolation weights of a trigram model (unigram, bigram, trigram); other orders: equal."""
 
 
 class NGramModel:
     """Interpolated add-k n-gram model over activity names (see the module docstring)."""
 
     def __init__(
-        self, order: int = ORDER, k: float = ADD_K, weights: Sequence[float] | None = None
+        self, order: int, k: float = ADD_K, weights: Sequence[float] | None = None
     ) -> None:
         if order < 1:
             raise DataError(f"n-gram order must be at least 1, got {order}")

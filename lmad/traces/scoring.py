@@ -1,6 +1,6 @@
 """SemAD scoring: token, event and trace anomaly scores of a reconstruction-tuned causal LM.
 
-Definitions (SemAD, guanwei49/SemAD; REFERENCE.md "Scoring"):
+Definitions (SemAD paper and code, guanwei49/SemAD; docs/design.md, "Traces"):
 
 * The model reads ``[start] t_1 … t_n`` (``start`` = the tokenizer's BOS, or its EOS when it has no
   BOS; the raw trace text, no prompt template) and predicts the targets ``t_1 … t_n, EOS``.
@@ -42,12 +42,9 @@ from lmad.errors import DataError
 
 log = logging.getLogger(__name__)
 
-ALPHA = 0.6
-THRESHOLD = 0.9
 SEPARATOR = " , "
-CHUNK_SIZE = 64
-BATCH_SIZE = 8
 CHECK_POSITIONS = 8
+# alpha, threshold, batch and chunk size are eval.py's flags (its constants hold the defaults)
 
 
 @dataclass
@@ -72,7 +69,7 @@ def sigmoid(x: Any) -> Any:
     return expit(x)
 
 
-def weighted_score(token_scores: Sequence[float], alpha: float = ALPHA) -> float:
+def weighted_score(token_scores: Sequence[float], alpha: float) -> float:
     """``Σ_k α^k s_k / Σ_k α^k`` (k = 0 for the first token); NaN for no tokens."""
     s = np.asarray(token_scores, dtype=np.float64)
     if s.size == 0:
@@ -81,7 +78,7 @@ def weighted_score(token_scores: Sequence[float], alpha: float = ALPHA) -> float
     return float((w * s).sum() / w.sum())
 
 
-def event_score(token_scores: Sequence[float], alpha: float = ALPHA) -> float:
+def event_score(token_scores: Sequence[float], alpha: float) -> float:
     """SemAD's event score: the sigmoid of :func:`weighted_score`."""
     return float(sigmoid(weighted_score(token_scores, alpha)))
 
@@ -152,9 +149,7 @@ def _scores_from_logp(logp: Any, targets: Any) -> Any:
     return neg_entropy - logp.gather(-1, targets[:, None]).squeeze(-1)
 
 
-def chunked_scores(
-    states: Any, targets: Any, head: Any | None, chunk_size: int = CHUNK_SIZE
-) -> Any:
+def chunked_scores(states: Any, targets: Any, head: Any | None, chunk_size: int) -> Any:
     """Token scores of ``states`` (N, H hidden states with ``head``, or N, V logits without).
 
     Only ``chunk_size`` rows of logits and log-probabilities exist at any time (the logits of a
@@ -205,9 +200,9 @@ class TraceScorer:
         self,
         model: Any,
         tokenizer: Any,
-        alpha: float = ALPHA,
-        batch_size: int = BATCH_SIZE,
-        chunk_size: int = CHUNK_SIZE,
+        alpha: float,
+        batch_size: int,
+        chunk_size: int,
         split_head: bool = True,
     ) -> None:
         if batch_size < 1 or chunk_size < 1:
@@ -319,7 +314,7 @@ def best_f1_threshold(labels: Any, scores: Any) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def detection_metrics(labels: Any, scores: Any, threshold: float = THRESHOLD) -> dict[str, float]:
+def detection_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, float]:
     """Precision, recall, F1 and accuracy at ``threshold`` and at the best-F1 threshold, plus AP.
 
     A score counts as anomalous when ``score >= threshold`` (scikit-learn's PR-curve convention).
@@ -351,7 +346,7 @@ def evaluate(
     trace_labels: Sequence[int],
     event_labels: Sequence[Sequence[int]],
     scores: Sequence[TraceScore],
-    threshold: float = THRESHOLD,
+    threshold: float,
 ) -> dict[str, dict[str, float]]:
     """Trace- and event-level :func:`detection_metrics` (the end-of-trace score is trace-only).
 

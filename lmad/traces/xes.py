@@ -74,11 +74,12 @@ def _open(path: Path):
     return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
 
 
-def read_xes(path: str | os.PathLike, lifecycle: str | None = None) -> list[Trace]:
+def read_xes(path: str | os.PathLike, lifecycle: str | None) -> list[Trace]:
     """Read the cases of an XES log (``.xes`` or ``.xes.gz``) as traces.
 
     ``lifecycle`` (e.g. ``"complete"``) keeps only events whose ``lifecycle:transition`` equals it
-    (case-insensitive) or that have none. Cases left without events are skipped with a warning.
+    (case-insensitive) or that have none; None keeps every event. Cases left without events are
+    skipped with a warning.
     Activity names containing ``" , "`` (or ending with ``" ,"``) are written with ``", "``
     (``","``) instead, since the trace separator could not be told apart; a warning says how many.
     """

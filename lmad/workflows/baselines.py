@@ -49,9 +49,9 @@ def feature_matrix(data: WorkflowData, split: str, columns: list[str]) -> np.nda
 
 
 def run_baseline(
-    data: WorkflowData, name: str, columns: list[str] | None = None, seed: int = 42
+    data: WorkflowData, name: str, columns: list[str] | None, seed: int
 ) -> dict[str, Any]:
-    """Fit one baseline on train, score it on test.
+    """Fit one baseline on train, score it on test; ``columns`` None: every numeric feature.
 
     Returns ``model``, ``method`` (``baseline``), ``train_time_s``, ``accuracy``, ``f1``,
     ``precision``, ``recall``, ``predictions``, ``features`` and ``n_test``.
@@ -86,8 +86,6 @@ def run_baseline(
     }
 
 
-def run_baselines(
-    data: WorkflowData, columns: list[str] | None = None, seed: int = 42
-) -> list[dict[str, Any]]:
+def run_baselines(data: WorkflowData, columns: list[str] | None, seed: int) -> list[dict[str, Any]]:
     """Logistic regression and gradient-boosted trees, in that order."""
     return [run_baseline(data, name, columns, seed) for name in BASELINES]

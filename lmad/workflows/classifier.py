@@ -1,7 +1,9 @@
 """Fine-tune a sequence classifier on workflow job sentences (the supervised paper's recipe).
 
-    data = load_workflow_data("data", "eht_imaging")
-    result = train_classifier(data, ClassifierArgs("bert-base-uncased", "data/models/x"))
+    data = load_workflow_data("data", "eht_imaging", train_limit=None, seed=0)
+    settings = ClassifierArgs("bert-base-uncased", "data/models/x", epochs=1.0, lr=2e-5,
+                              batch_size=8, max_length=None, seed=0, lora=False, max_steps=-1)
+    result = train_classifier(data, settings)
     result["f1"], result["train_time_s"]
 
 Any ``AutoModelForSequenceClassification`` works (a Hugging Face id, a local folder, or ``minilm``
@@ -117,8 +119,8 @@ def label_names_of(values: list[str]) -> list[str]:
 def load_workflow_data(
     data_dir: str | Path,
     dataset: str,
-    train_limit: int | None = None,
-    seed: int = 42,
+    train_limit: int | None,
+    seed: int,
 ) -> WorkflowData:
     """Read ``<data_dir>/<dataset>/{train,validation,test}.csv`` (columns ``text,label`` first).
 
@@ -169,7 +171,7 @@ def classification_scores(y_true: Any, y_pred: Any, num_labels: int = 2) -> dict
     }
 
 
-def sample_positions(n: int, limit: int | None, seed: int = 42) -> np.ndarray:
+def sample_positions(n: int, limit: int | None, seed: int) -> np.ndarray:
     """Row positions ``0..n-1``, or a seeded sample of ``limit`` of them in ascending order."""
     if limit is None or limit <= 0 or limit >= n:
         return np.arange(n)
@@ -248,25 +250,23 @@ def lora_targets(model: Any) -> list[str] | str:
 # -- training ---------------------------------------------------------------------------------------
 @dataclass
 class ClassifierArgs:
-    """Settings of one fine-tuning run (the paper's defaults)."""
+    """Settings of one fine-tuning run; train_classifier.py's flags hold the paper's values."""
 
     model: str
     output_dir: str | Path
-    epochs: float = 3.0
-    lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int | None = None  # None: the model maximum, at most 512
-    seed: int = 42
-    lora: bool = False
+    epochs: float
+    lr: float
+    batch_size: int
+    max_length: int | None  # None: the model maximum, at most 512
+    seed: int
+    lora: bool
+    max_steps: int  # > 0: stop after this many optimiser steps (quick runs); -1: every epoch
     lora_r: int = 8
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     weight_decay: float | None = None  # None: 1e-4 with LoRA, else 0
-    max_steps: int = -1  # > 0: stop after this many optimiser steps (quick runs)
     eval_batch_size: int | None = None
-    pad_to_max_length: bool = (
-        False  # True pads every batch to max_length (the benchmark's baseline)
-    )
+    pad_to_max_length: bool = False  # True: pad every batch to max_length (bench baseline)
     resume: bool = True
     checkpoints: bool = True  # False: no per-epoch evaluation or checkpoint (benchmarks)
     save_total_limit: int | None = None

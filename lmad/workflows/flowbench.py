@@ -90,7 +90,7 @@ def parse_split(text: str | Sequence[float]) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
-def dataset_name(raw: str | os.PathLike, name: str | None = None) -> str:
+def dataset_name(raw: str | os.PathLike, name: str | None) -> str:
     """``name``, or the raw file's stem with ``-`` read as ``_``; refused unless one safe folder name.
 
     The name becomes ``<data_dir>/<name>/``, so a path separator, ``..``, a leading dot or a folder
@@ -247,9 +247,9 @@ def build_table(
     raw: str | os.PathLike,
     dag: str | os.PathLike,
     *,
-    features: str | Sequence[str] = "default",
-    multiclass: bool = False,
-    template: str = "paper",
+    features: str | Sequence[str],
+    multiclass: bool,
+    template: str,
 ) -> tuple[pd.DataFrame, int]:
     """Every job of every run as a row: text, label(s), run, job, anomaly_type and the features.
 
@@ -289,9 +289,7 @@ def build_table(
     return pd.concat([table, frame[names]], axis=1), filled
 
 
-def split_runs(
-    runs: Sequence[str], fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 42
-) -> dict[str, list[str]]:
+def split_runs(runs: Sequence[str], fractions: Sequence[float], seed: int) -> dict[str, list[str]]:
     """Shuffle the runs with ``seed`` and cut them into train/validation/test by ``fractions``.
 
     Counts are the largest-remainder rounding of the fractions; a split with a positive fraction gets
@@ -314,21 +312,21 @@ def split_runs(
 def process_flowbench(
     raw: str | os.PathLike,
     *,
-    dag: str | os.PathLike | None = None,
-    name: str | None = None,
-    features: str | Sequence[str] = "default",
-    multiclass: bool = False,
-    template: str = "paper",
-    seed: int = 42,
-    split: str | Sequence[float] = (0.8, 0.1, 0.1),
-    data_dir: str | os.PathLike = "data",
+    dag: str | os.PathLike | None,
+    name: str | None,
+    features: str | Sequence[str],
+    multiclass: bool,
+    template: str,
+    seed: int,
+    split: str | Sequence[float],
+    data_dir: str | os.PathLike,
 ) -> ProcessSummary:
     """Turn Flow-Bench runs into ``<data_dir>/<name>/{all,train,validation,test}.csv``.
 
-    ``name`` defaults to the raw file's stem with ``-`` read as ``_``, and is checked by
-    :func:`dataset_name` before anything is read; ``dag`` defaults to the one :func:`find_dag`
-    finds. Files are written atomically, with ``meta.json`` listing the options and the runs of
-    each split.
+    ``name`` None takes the raw file's stem with ``-`` read as ``_``; either is checked by
+    :func:`dataset_name` before anything is read. ``dag`` None takes the one :func:`find_dag`
+    finds. ``seed`` and ``split`` (``"0.8,0.1,0.1"``) go to :func:`split_runs`. Files are written
+    atomically, with ``meta.json`` listing the options and the runs of each split.
     """
     raw = Path(raw)
     name = dataset_name(raw, name)

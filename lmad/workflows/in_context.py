@@ -67,9 +67,9 @@ def parse_category(text: str) -> int | None:
 class PromptSettings:
     """What goes into each request: shots, seed, chain of thought and sampling."""
 
-    k: int = 3
-    seed: int = 42
-    chain_of_thought: bool = False
+    k: int  # labelled train examples (0: zero-shot)
+    seed: int
+    chain_of_thought: bool
     statistics: bool = True  # with k > 0: per-class mean ± std of the delays
     temperature: float = 0.0
     max_tokens: int | None = None  # None: 16, or 1024 with chain of thought
@@ -97,7 +97,7 @@ def class_statistics(data: WorkflowData, columns: tuple[str, ...] = DELAYS) -> s
     return "\n".join(lines)
 
 
-def draw_examples(data: WorkflowData, k: int, seed: int = 42) -> list[tuple[str, int]]:
+def draw_examples(data: WorkflowData, k: int, seed: int) -> list[tuple[str, int]]:
     """``k`` (text, 0/1) train examples drawn with ``seed``, alternating between the classes."""
     if k <= 0:
         return []
@@ -146,9 +146,9 @@ def build_request(job: str, system_prompt: str, settings: PromptSettings) -> Cha
 
 
 def build_requests(
-    data: WorkflowData, settings: PromptSettings, limit: int | None = None
+    data: WorkflowData, settings: PromptSettings, limit: int | None
 ) -> tuple[np.ndarray, list[ChatRequest]]:
-    """Test row positions (a seeded sample of ``limit`` rows) and their requests."""
+    """Test row positions (a seeded sample of ``limit`` rows; None: all) and their requests."""
     positions = sample_positions(len(data.test), limit, settings.seed)
     prompt = build_system_prompt(data, settings)
     texts = data.texts("test")
@@ -158,8 +158,8 @@ def build_requests(
 def run_in_context(
     data: WorkflowData,
     client: Any,
-    settings: PromptSettings = PromptSettings(),
-    limit: int | None = None,
+    settings: PromptSettings,
+    limit: int | None,
     refresh: bool = False,
 ) -> dict[str, Any]:
     """Classify the test jobs (or ``limit`` of them) with ``client``; metrics against 0/1 labels.

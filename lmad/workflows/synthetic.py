@@ -39,6 +39,8 @@ HDD_STRETCH = {"hdd_5": 4.0, "hdd_10": 2.5}
 """Factor on the stage-in and stage-out delays of an affected job."""
 COMPUTE_SECONDS = {"preprocess": 40.0, "simulate": 90.0, "merge": 50.0}
 """Mean compute seconds of a normal job of each transformation."""
+N_COMPUTE = 6
+"""Parallel ``simulate`` jobs between preprocess and merge (12 jobs in all)."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class SyntheticRaw:
     anomalous: int
 
 
-def job_specs(n_compute: int = 6) -> list[JobSpec]:
+def job_specs(n_compute: int = N_COMPUTE) -> list[JobSpec]:
     """The jobs in DAG order: create_dir, stage_in, preprocess, ``n_compute`` simulate, merge, ..."""
     if n_compute < 1:
         raise ConfigError(
@@ -85,7 +87,7 @@ def job_specs(n_compute: int = 6) -> list[JobSpec]:
     return [create, stage_in, pre, *sims, merge, out, clean]
 
 
-def synthetic_dag(n_compute: int = 6) -> dict[str, list[str]]:
+def synthetic_dag(n_compute: int = N_COMPUTE) -> dict[str, list[str]]:
     """The adjacency list ``{job: [children]}`` of the synthetic workflow, as Flow-Bench writes it."""
     specs = job_specs(n_compute)
     return {s.name: [c.name for c in specs if s.name in c.parents] for s in specs}
@@ -192,7 +194,7 @@ def generate_run(
     anomaly: str = NORMAL,
     affected: frozenset[str] | set[str] = frozenset(),
     start: float = 1.7e9,
-    n_compute: int = 6,
+    n_compute: int = N_COMPUTE,
 ) -> pd.DataFrame:
     """One run, indexed by job name: ``anomaly`` acts on the jobs in ``affected`` only."""
     end: dict[str, float] = {}
@@ -206,11 +208,11 @@ def generate_run(
 
 
 def generate_runs(
-    n_runs: int = 200,
-    seed: int = 0,
-    normal_share: float = 0.4,
-    affected_share: float = 0.5,
-    n_compute: int = 6,
+    n_runs: int,
+    seed: int,
+    normal_share: float,
+    affected_share: float,
+    n_compute: int = N_COMPUTE,
 ) -> dict[str, pd.DataFrame]:
     """``n_runs`` runs named ``synthetic-workflow-run0001`` ...; the same seed gives the same runs.
 
@@ -238,12 +240,12 @@ def generate_runs(
 
 
 def write_synthetic(
-    folder: str | os.PathLike = f"data/raw/{NAME}",
-    n_runs: int = 200,
-    seed: int = 0,
-    normal_share: float = 0.4,
-    affected_share: float = 0.5,
-    n_compute: int = 6,
+    folder: str | os.PathLike,
+    n_runs: int,
+    seed: int,
+    normal_share: float,
+    affected_share: float,
+    n_compute: int = N_COMPUTE,
 ) -> SyntheticRaw:
     """Write the runs as ``<folder>/<run>.csv`` and the DAG as ``<folder>/synthetic_workflow.json``.
 

@@ -32,6 +32,10 @@ from lmad.workflows.classifier import (
 
 log = logging.getLogger(__name__)
 
+EMBEDDING_MODEL = "minilm"
+"""The encoder of train_classifier.py's embedding zero-shot row (the packaged all-MiniLM-L6-v2)."""
+NLI_BATCH_SIZE = 16
+ENCODE_BATCH_SIZE = 64
 NLI_LABELS = ("normal", "abnormal")
 HYPOTHESIS = "This job is {}."
 DESCRIPTIONS = (
@@ -56,7 +60,7 @@ def nli_predict(
     pipe: Any,
     labels: Sequence[str] = NLI_LABELS,
     hypothesis_template: str = HYPOTHESIS,
-    batch_size: int = 16,
+    batch_size: int = NLI_BATCH_SIZE,
 ) -> np.ndarray:
     """1 where the pipeline ranks ``labels[1]`` (abnormal) first, else 0; one entry per text."""
     if not texts:
@@ -77,10 +81,10 @@ def nli_predict(
 def run_nli(
     data: WorkflowData,
     model: str,
-    limit: int | None = None,
-    seed: int = 42,
+    limit: int | None,
+    seed: int,
     pipe: Any = None,
-    batch_size: int = 16,
+    batch_size: int = NLI_BATCH_SIZE,
 ) -> dict[str, Any]:
     """NLI zero-shot on the test split (or a seeded sample of ``limit`` rows); metrics as usual.
 
@@ -108,7 +112,7 @@ def run_nli(
 class SentenceEncoder:
     """Mean-pooled, L2-normalised sentence embeddings from any transformers encoder."""
 
-    def __init__(self, model: str = "minilm", max_length: int = 256) -> None:
+    def __init__(self, model: str, max_length: int = 256) -> None:
         from transformers import AutoModel, AutoTokenizer
 
         path = resolve_model_path(model)
@@ -120,7 +124,7 @@ class SentenceEncoder:
         self.model.eval()
         self.max_length = max_length
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    def encode(self, texts: Sequence[str], batch_size: int = ENCODE_BATCH_SIZE) -> np.ndarray:
         """``(len(texts), hidden)`` float32 array of unit vectors."""
         import torch
         from tqdm.auto import tqdm
@@ -147,7 +151,7 @@ def similarity_predict(
     texts: Sequence[str],
     encoder: SentenceEncoder,
     descriptions: Sequence[str] = DESCRIPTIONS,
-    batch_size: int = 64,
+    batch_size: int = ENCODE_BATCH_SIZE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Predictions (index of the closest description) and the ``(n, len(descriptions))`` cosines."""
     if len(descriptions) < 2:
@@ -160,13 +164,16 @@ def similarity_predict(
 
 def run_embedding(
     data: WorkflowData,
-    model: str = "minilm",
+    model: str,
+    limit: int | None,
+    seed: int,
     descriptions: Sequence[str] = DESCRIPTIONS,
-    limit: int | None = None,
-    seed: int = 42,
     encoder: SentenceEncoder | None = None,
 ) -> dict[str, Any]:
-    """Embedding-similarity zero-shot on the test split (or a seeded sample of ``limit`` rows)."""
+    """Embedding-similarity zero-shot on the test split (or a seeded sample of ``limit`` rows).
+
+    ``encoder`` replaces the one :class:`SentenceEncoder` would load for ``model`` (e.g. in tests).
+    """
     positions = sample_positions(len(data.test), limit, seed)
     all_texts = data.texts("test")
     texts = [all_texts[i] for i in positions]

@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
-from lmad.errors import ConfigError  # noqa: E402
+from lmad.errors import ConfigError, DataError  # noqa: E402
 from lmad.traces import finetune as ft  # noqa: E402
 from lmad.traces import models  # noqa: E402
 from lmad.traces.inject import inject_anomalies  # noqa: E402
@@ -57,10 +57,19 @@ def config(setup, out: Path, **changes) -> ft.FinetuneConfig:
         "llm_path": setup["base"],
         "data_path": str(setup["root"] / "training_data.csv"),
         "output_dir": str(out),
+        "epochs": 10,
+        "batch_size": 8,
         "learning_rate": 5e-3,
+        "gamma": 0.8,
+        "max_length": 512,
+        "lora_r": 8,
+        "lora_alpha": 16,
+        "lora_dropout": 0.1,
         "target_modules": ["all-linear"],
-        "logging_steps": 1,
         "qlora": "off",
+        "max_steps": -1,
+        "seed": 42,
+        "logging_steps": 1,
     }
     return ft.FinetuneConfig(**(values | changes))
 
@@ -68,7 +77,7 @@ def config(setup, out: Path, **changes) -> ft.FinetuneConfig:
 def test_objective_is_semad_shift_left_with_eos_and_padding_ignored(setup):
     tok = setup["tok"]
     texts = [setup["train"][0].text, setup["train"][1].text]
-    rows = [ft.encode_for_training(tok, t) for t in texts]
+    rows = [ft.encode_for_training(tok, t, 512) for t in texts]
     assert rows[0][0] == tok.bos_token_id and rows[0][-1] == tok.eos_token_id
     assert rows[0][1:-1] == tok(texts[0], add_special_tokens=False)["input_ids"]
     batch = ft.TraceCollator(tok.pad_token_id)([{"input_ids": r} for r in rows])
@@ -116,7 +125,8 @@ def test_training_makes_anomalies_score_higher_and_resumes(setup, tmp_path):
 
     model, tok = models.load_for_scoring(setup["base"], str(out), qlora="off")
     test = setup["test"]
-    scores = TraceScorer(model, tok, batch_size=16).score([t.text for t in test])
+    scorer = TraceScorer(model, tok, 0.6, batch_size=16, chunk_size=64)
+    scores = scorer.score([t.text for t in test])
     anomalous = [s.trace for s, t in zip(scores, test) if t.is_anomalous]
     normal = [s.trace for s, t in zip(scores, test) if not t.is_anomalous]
     assert len(anomalous) == 40 and len(normal) == 40
@@ -138,7 +148,7 @@ def test_model_without_q_proj_v_proj_is_a_config_error(tmp_path, setup):
         GPT2Config(vocab_size=len(setup["tok"]), n_embd=32, n_layer=1, n_head=2)
     ).save_pretrained(folder)
     setup["tok"].save_pretrained(folder)
-    cfg = config(setup, tmp_path / "out", llm_path=str(folder), target_modules=None)
+    cfg = config(setup, tmp_path / "out", llm_path=str(folder), target_modules=["q_proj", "v_proj"])
     with pytest.raises(ConfigError, match=r"q_proj, v_proj.*c_attn"):
         ft.finetune(cfg)
     cfg = config(setup, tmp_path / "out", llm_path=str(folder), target_modules=["c_attn"])
@@ -151,12 +161,12 @@ def test_qlora_4bit_on_cpu(setup, tmp_path):
     except ImportError as exc:
         pytest.skip(f"bitsandbytes unavailable: {exc}")
     out = tmp_path / "qlora"
-    cfg = config(setup, out, qlora="on", max_steps=3, target_modules=None)
+    cfg = config(setup, out, qlora="on", max_steps=3, target_modules=["q_proj", "v_proj"])
     result = ft.finetune(cfg)
     assert result.four_bit and result.global_step == 3
     model, tok = models.load_for_scoring(setup["base"], str(out), qlora="on")
     assert type(model.get_base_model().model.layers[0].mlp.up_proj).__name__ == "Linear4bit"
-    scores = TraceScorer(model, tok).score([t.text for t in setup["test"][:4]])
+    scores = TraceScorer(model, tok, 0.6, 8, 64).score([t.text for t in setup["test"][:4]])
     assert all(np.isfinite(s.trace) for s in scores)
 
 
@@ -195,7 +205,7 @@ def test_smollm2_gguf_is_converted_once_and_reloads():
     want = gguf.quants.dequantize(tensor.data, tensor.tensor_type)
     got = model.model.layers[0].self_attn.v_proj.weight.detach().numpy()
     np.testing.assert_array_equal(got, want.reshape(got.shape))
-    scores = TraceScorer(model, tok).score(["receive order , check stock , ship goods"])
+    scores = TraceScorer(model, tok, 0.6, 8, 64).score(["receive order , check stock , ship goods"])
     assert len(scores[0].events) == 3 and np.isfinite(scores[0].trace)
 
 
@@ -263,3 +273,42 @@ def test_training_data_keeps_only_normal_traces(tmp_path):
     traces = [Trace(["a", "b"]), Trace(["a", "x"], "anomalous", "c", [0, 1])]
     write_traces(tmp_path / "t.csv", traces, with_raw_cause=False)
     assert ft.training_texts(tmp_path / "t.csv") == ["a , b"]
+
+
+def test_prune_checkpoints_removes_only_trainer_checkpoints(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for name in ("checkpoint-50", "checkpoint-100", "checkpoint-best"):
+        (folder / name).mkdir(parents=True)
+        (folder / name / "trainer_state.json").write_text("{}")
+    (folder / "runs").mkdir()
+    (folder / "checkpoint-7.txt").write_text("notes")
+    removed = ft.prune_checkpoints(folder)
+    assert [p.name for p in removed] == ["checkpoint-100", "checkpoint-50"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "checkpoint-7.txt",
+        "checkpoint-best",
+        "runs",
+    ]
+    assert ft.prune_checkpoints(folder) == []
+    assert ft.prune_checkpoints(tmp_path / "missing") == []
+
+
+def test_resume_point_resumes_the_last_or_starts_over(setup, tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step in (50, 100):
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+    resume = config(setup, tmp_path)
+    assert ft.resume_point(resume, folder, main_process=True) == str(folder / "checkpoint-100")
+    again = replace(resume, resume=False)
+    assert ft.resume_point(again, folder, main_process=False) is None
+    assert len(list(folder.iterdir())) == 2  # only the main process deletes
+    assert ft.resume_point(again, folder, main_process=True) is None
+    assert list(folder.iterdir()) == []
+    assert ft.resume_point(resume, tmp_path / "none", main_process=True) is None
+
+
+def test_steps_per_epoch_drops_the_partial_batch():
+    assert ft.steps_per_epoch(400, 8, 1) == 50
+    assert ft.steps_per_epoch(407, 8, 2) == 25
+    with pytest.raises(DataError, match="no full batch of 8 per device on 2 device"):
+        ft.steps_per_epoch(15, 8, 2)

@@ -202,10 +202,10 @@ XES = """<?xml version="1.0" encoding="UTF-8"?>
 
 def test_xes_import_orders_by_timestamp_and_reads_labels(tmp_path):
     (tmp_path / "log.xes").write_text(XES)
-    plain = read_xes(tmp_path / "log.xes")
+    plain = read_xes(tmp_path / "log.xes", None)
     with gzip.open(tmp_path / "log.xes.gz", "wt") as handle:
         handle.write(XES)
-    assert read_xes(tmp_path / "log.xes.gz") == plain
+    assert read_xes(tmp_path / "log.xes.gz", None) == plain
     first, second, third = plain
     assert first.events == ["register", "check, then approve", "check, then approve", "pay"]
     assert first.label == "normal" and first.event_labels == [0, 0, 0, 0]
@@ -220,15 +220,15 @@ def test_xes_import_orders_by_timestamp_and_reads_labels(tmp_path):
 def test_xes_bad_input(tmp_path):
     (tmp_path / "broken.xes").write_text("<log><trace><event>")
     with pytest.raises(DataError, match="not a valid XES"):
-        read_xes(tmp_path / "broken.xes")
+        read_xes(tmp_path / "broken.xes", None)
     (tmp_path / "time.xes").write_text(
         '<log><trace><event><string key="concept:name" value="a"/>'
         '<date key="time:timestamp" value="yesterday"/></event></trace></log>'
     )
     with pytest.raises(DataError, match="ISO 8601"):
-        read_xes(tmp_path / "time.xes")
+        read_xes(tmp_path / "time.xes", None)
     with pytest.raises(DataError, match="not found"):
-        read_xes(tmp_path / "none.xes")
+        read_xes(tmp_path / "none.xes", None)
 
 
 # --- simulator ------------------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def test_inject_every_kind_into_simulated_traces():
 
 
 def test_simulated_dataset_shape():
-    data = simulated_dataset(300, 200, 100, anomaly_ratio=0.5, seed=1)
+    data = simulated_dataset(300, 200, 100, anomaly_ratio=0.5, seed=1, n_unseen=4)
     train, test, evaluation = data["training_data"], data["test_data"], data["eval_data"]
     assert len(train) == 300 and not any(t.is_anomalous for t in train)
     assert (
@@ -377,7 +377,7 @@ def test_simulated_dataset_shape():
     ]
     assert len(from_unseen) > 0.6 * sum(not t.is_anomalous for t in test)
     assert set(Counter(t.kind for t in test if t.is_anomalous)) == set(KINDS)
-    assert simulated_dataset(300, 200, 100, seed=1) == data
+    assert simulated_dataset(300, 200, 100, anomaly_ratio=0.5, seed=1, n_unseen=4) == data
 
 
 # --- the script -----------------------------------------------------------------------------------

@@ -31,6 +31,9 @@ from lmad.traces.scoring import (  # noqa: E402
 )
 from tests.conftest import SHARED_DATA  # noqa: E402
 
+ALPHA, THRESHOLD = 0.6, 0.9  # SemAD's token weight decay and fixed threshold
+BATCH_SIZE, CHUNK_SIZE = 8, 64  # eval.py's
+
 # --- offline tokenizers and models, also used by test_finetune.py ----------------------------
 
 
@@ -201,10 +204,10 @@ def test_empty_trace_and_empty_activity_are_data_errors():
 def test_alpha_weights_on_a_hand_case():
     # weights 1, 0.6, 0.36: (2 + 0.6 + 1.44) / 1.96
     assert weighted_score([2.0, 1.0, 4.0], 0.6) == pytest.approx(4.04 / 1.96)
-    assert event_score([2.0, 1.0, 4.0]) == pytest.approx(1 / (1 + math.exp(-4.04 / 1.96)))
-    assert event_score([3.0]) == pytest.approx(1 / (1 + math.exp(-3.0)))
+    assert event_score([2.0, 1.0, 4.0], ALPHA) == pytest.approx(1 / (1 + math.exp(-4.04 / 1.96)))
+    assert event_score([3.0], ALPHA) == pytest.approx(1 / (1 + math.exp(-3.0)))
     assert weighted_score([1.0, 0.0], 0.5) == pytest.approx(1 / 1.5)  # first token weighs most
-    assert math.isnan(weighted_score([]))
+    assert math.isnan(weighted_score([], ALPHA))
 
 
 def bigram_case():
@@ -217,7 +220,7 @@ def bigram_case():
     return tok, table
 
 
-def expected_scores(tok, table: np.ndarray, text: str, alpha: float = 0.6):
+def expected_scores(tok, table: np.ndarray, text: str, alpha: float = ALPHA):
     """Event scores, then the end score, computed from the definition token by token."""
     probs = np.exp(table) / np.exp(table).sum(axis=1, keepdims=True)
     ids, members = encode_for_scoring(tok, text)
@@ -230,7 +233,7 @@ def expected_scores(tok, table: np.ndarray, text: str, alpha: float = 0.6):
 
 def test_scorer_matches_the_definition_on_a_bigram_model():
     tok, table = bigram_case()
-    scorer = TraceScorer(BigramLM(table), tok, batch_size=2, chunk_size=3)
+    scorer = TraceScorer(BigramLM(table), tok, ALPHA, batch_size=2, chunk_size=3)
     assert not scorer.uses_hidden_states  # no lm_head: scored from the logits
     texts = ["a b , c , d", "c , a , b b a", "d , d"]
     for text, got in zip(texts, scorer.score(texts)):
@@ -241,13 +244,13 @@ def test_scorer_matches_the_definition_on_a_bigram_model():
     # "a b": two tokens of one event, hand-weighted 1 and 0.6
     first = scorer.score(["a b , c"])[0]
     s0, s1 = first.tokens[0]
-    assert first.events[0] == pytest.approx(event_score([s0, s1]))
+    assert first.events[0] == pytest.approx(event_score([s0, s1], ALPHA))
     assert first.events[0] == pytest.approx(1 / (1 + math.exp(-(s0 + 0.6 * s1) / 1.6)))
 
 
 def test_trace_score_is_the_max_including_the_end_of_trace():
     tok, table = bigram_case()
-    scorer = TraceScorer(BigramLM(table), tok)
+    scorer = TraceScorer(BigramLM(table), tok, ALPHA, BATCH_SIZE, CHUNK_SIZE)
     ends_on_d, ends_on_a = scorer.score(["a , b , d", "d , b , a"])
     # p(EOS | d) is tiny: the end-of-trace pseudo-event is the max and is not an event
     assert len(ends_on_d.events) == 3
@@ -261,8 +264,8 @@ def test_tiny_llama_chunked_hidden_path_equals_full_logits():
     texts = ["receive order , check, approve credit , ship goods", "receive order , ship goods"]
     tok = bpe_tokenizer(texts * 5, vocab_size=300)
     model = tiny_llama(len(tok))
-    hidden = TraceScorer(model, tok, batch_size=2, chunk_size=4)
-    logits = TraceScorer(model, tok, batch_size=1, chunk_size=1000, split_head=False)
+    hidden = TraceScorer(model, tok, ALPHA, batch_size=2, chunk_size=4)
+    logits = TraceScorer(model, tok, ALPHA, batch_size=1, chunk_size=1000, split_head=False)
     a, b = hidden.score(texts), logits.score(texts)
     assert hidden.uses_hidden_states and not logits.uses_hidden_states
     for x, y in zip(a, b):
@@ -284,7 +287,7 @@ def test_tiny_llama_chunked_hidden_path_equals_full_logits():
 def test_metrics_at_fixed_and_best_threshold_on_a_hand_case():
     labels = [0, 0, 1, 1, 0, 1]
     scores = [0.1, 0.95, 0.92, 0.5, 0.3, 0.99]
-    m = detection_metrics(labels, scores, threshold=0.9)
+    m = detection_metrics(labels, scores, threshold=THRESHOLD)
     # >= 0.9 predicts [0 1 1 0 0 1]: tp 2, fp 1, fn 1, tn 2
     assert (m["precision"], m["recall"], m["f1"]) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
     assert m["accuracy"] == pytest.approx(4 / 6)
@@ -296,7 +299,7 @@ def test_metrics_at_fixed_and_best_threshold_on_a_hand_case():
     )
     assert m["ap"] == pytest.approx(1 / 3 + (1 / 3) * (2 / 3) + (1 / 3) * 0.75)
     assert (m["n"], m["positives"]) == (6, 3)
-    none = detection_metrics([0, 0], [0.2, 0.95])
+    none = detection_metrics([0, 0], [0.2, 0.95], THRESHOLD)
     assert math.isnan(none["ap"]) and math.isnan(none["best_f1"]) and none["accuracy"] == 0.5
 
 
@@ -305,11 +308,11 @@ def test_event_level_leaves_the_end_of_trace_out():
         TraceScore(np.array([0.1, 0.95]), 0.99, []),
         TraceScore(np.array([0.2]), 0.3, []),
     ]
-    result = evaluate([1, 0], [[0, 1], [0]], scores, threshold=0.9)
+    result = evaluate([1, 0], [[0, 1], [0]], scores, threshold=THRESHOLD)
     assert result["trace"]["n"] == 2 and result["trace"]["f1"] == 1.0
     assert result["event"]["n"] == 3 and result["event"]["f1"] == 1.0
     with pytest.raises(DataError, match="event labels"):
-        evaluate([1, 0], [[0, 1, 0], [0]], scores)
+        evaluate([1, 0], [[0, 1, 0], [0]], scores, THRESHOLD)
 
 
 # --- n-gram baseline -------------------------------------------------------------------------------
@@ -331,13 +334,13 @@ def test_ngram_probabilities_and_scores_by_hand():
 
 
 def test_ngram_interpolation_is_a_distribution_and_checks_input():
-    model = NGramModel().fit([["x", "y", "z"], ["x", "z"]])
+    model = NGramModel(3).fit([["x", "y", "z"], ["x", "z"]])
     for history in ([], ["x"], ["x", "y"], ["q", "x"]):
         assert model.distribution(history).sum() == pytest.approx(1.0)
     with pytest.raises(DataError):
         NGramModel(order=3, weights=[1.0])
     with pytest.raises(DataError):
-        NGramModel().fit([])
+        NGramModel(3).fit([])
 
 
 @pytest.mark.integration

@@ -29,6 +29,18 @@ from tests.fake_llm_server import FakeLLMServer
 
 DELAYS = ["wms_delay", "queue_delay", "runtime", "post_script_delay", "stage_in_delay"]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+SEED = 42
+
+
+def settings(model: str, out: Path, **changes) -> ClassifierArgs:
+    """ClassifierArgs with the paper's values (3 epochs, lr 5e-5, batch 16), ``changes`` applied."""
+    values = {"epochs": 3.0, "lr": 5e-5, "batch_size": 16, "max_length": None, "seed": SEED,
+              "lora": False, "max_steps": -1}  # fmt: skip
+    return ClassifierArgs(model, out, **(values | changes))
+
+
+def load(root: Path, name: str, train_limit: int | None = None):
+    return load_workflow_data(root, name, train_limit, SEED)
 
 
 def job(rng: random.Random, anomalous: bool) -> dict:
@@ -108,7 +120,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(data_dir):
-    return load_workflow_data(data_dir, "toy")
+    return load(data_dir, "toy")
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +142,7 @@ def test_multiclass_labels_keep_none_first_and_map_to_ids(tmp_path):
     frame = pd.DataFrame({"text": [f"runtime is {i}" for i in range(6)], "label": labels})
     for split in ("train", "validation", "test"):
         frame.to_csv(folder / f"{split}.csv", index=False)
-    loaded = load_workflow_data(tmp_path, "mc")
+    loaded = load(tmp_path, "mc")
     assert loaded.label_names == ["None", "cpu_2", "cpu_10", "hdd_5", "hdd_10"]
     assert loaded.labels("test").tolist() == [0, 1, 4, 2, 3, 0]
     assert loaded.binary_labels("test").tolist() == [0, 1, 1, 1, 1, 0]
@@ -149,26 +161,26 @@ def test_scores_by_hand():
 
 def test_missing_columns_and_missing_dataset(tmp_path):
     with pytest.raises(DataError, match=r"data_processing/flowbench\.py"):
-        load_workflow_data(tmp_path, "absent")
+        load(tmp_path, "absent")
     folder = tmp_path / "bad"
     folder.mkdir()
     for split in ("train", "validation", "test"):
         pd.DataFrame({"sentence": ["a"], "y": [0]}).to_csv(folder / f"{split}.csv", index=False)
     with pytest.raises(DataError, match=r"missing column.*text, label"):
-        load_workflow_data(tmp_path, "bad")
+        load(tmp_path, "bad")
 
 
 def test_sample_positions_is_seeded_and_sorted():
     a = sample_positions(100, 10, seed=3)
     assert a.tolist() == sorted(a.tolist()) and len(set(a)) == 10
     assert a.tolist() == sample_positions(100, 10, seed=3).tolist()
-    assert sample_positions(5, None).tolist() == [0, 1, 2, 3, 4]
+    assert sample_positions(5, None, SEED).tolist() == [0, 1, 2, 3, 4]
 
 
 # -- fine-tuning ----------------------------------------------------------------------------------
 def test_tiny_bert_learns_then_resumes_from_checkpoint(data, bert, tmp_path):
     out = tmp_path / "run"
-    args = ClassifierArgs(str(bert), out, epochs=4, lr=5e-3, batch_size=16)
+    args = settings(str(bert), out, epochs=4, lr=5e-3)
     first = train_classifier(data, args)
     steps_per_epoch = math.ceil(len(data.train) / 16)
     assert first["f1"] >= 0.9, first
@@ -178,7 +190,7 @@ def test_tiny_bert_learns_then_resumes_from_checkpoint(data, bert, tmp_path):
     assert (out / f"checkpoint-{steps_per_epoch}").is_dir()  # one checkpoint per epoch
     assert (out / "config.json").exists()  # the final model, reloadable
     # one more epoch: continues from the last checkpoint instead of starting again
-    more = train_classifier(data, ClassifierArgs(str(bert), out, epochs=5, lr=5e-3, batch_size=16))
+    more = train_classifier(data, settings(str(bert), out, epochs=5, lr=5e-3))
     assert Path(more["resumed_from"]).name == f"checkpoint-{4 * steps_per_epoch}"
     assert more["global_step"] == 5 * steps_per_epoch
     assert more["f1"] >= 0.9
@@ -195,7 +207,7 @@ def test_lora_trains_adapters_and_finds_llama_projections(data, bert, tmp_path):
     assert lora_targets(llama) == sorted(
         ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
     )
-    args = ClassifierArgs(str(bert), tmp_path / "lora", lora=True, max_steps=3, batch_size=8)
+    args = settings(str(bert), tmp_path / "lora", lora=True, max_steps=3, batch_size=8)
     result = train_classifier(data, args)
     assert result["method"] == "fine-tune (LoRA)" and result["global_step"] == 3
     assert all(0.0 <= result[k] <= 1.0 for k in ("accuracy", "f1", "precision", "recall"))
@@ -203,9 +215,9 @@ def test_lora_trains_adapters_and_finds_llama_projections(data, bert, tmp_path):
 
 
 def test_packaged_minilm_on_a_small_subset(data_dir, tmp_path):
-    small = load_workflow_data(data_dir, "toy", train_limit=64)
+    small = load(data_dir, "toy", train_limit=64)
     assert len(small.train) == 64
-    args = ClassifierArgs("minilm", tmp_path / "minilm", max_steps=4, batch_size=16)
+    args = settings("minilm", tmp_path / "minilm", max_steps=4)
     result = train_classifier(small, args)
     assert result["model"] == "minilm" and result["max_length"] == 512
     assert all(0.0 <= result[k] <= 1.0 for k in ("accuracy", "f1", "precision", "recall"))
@@ -214,13 +226,13 @@ def test_packaged_minilm_on_a_small_subset(data_dir, tmp_path):
 def test_unknown_model_is_one_config_error_and_fast(data, tmp_path):
     start = time.perf_counter()
     with pytest.raises(ConfigError, match="not available offline"):
-        train_classifier(data, ClassifierArgs("no-such-org/no-such-model-xyz", tmp_path / "x"))
+        train_classifier(data, settings("no-such-org/no-such-model-xyz", tmp_path / "x"))
     assert time.perf_counter() - start < 10
 
 
 # -- baselines and zero-shot ----------------------------------------------------------------------
 def test_feature_baselines_separate_the_classes(data):
-    results = run_baselines(data)
+    results = run_baselines(data, None, SEED)
     assert [r["model"] for r in results] == ["logistic regression", "gradient-boosted trees"]
     for result in results:
         assert result["f1"] >= 0.95, result
@@ -228,7 +240,7 @@ def test_feature_baselines_separate_the_classes(data):
 
 
 def test_embedding_zero_shot_predicts_every_row(data, encoder):
-    result = run_embedding(data, encoder=encoder)
+    result = run_embedding(data, "minilm", None, SEED, encoder=encoder)
     n = len(data.test)
     assert result["n_test"] == n and len(result["predictions"]) == n
     assert set(result["predictions"].tolist()) <= {0, 1}
@@ -250,7 +262,7 @@ def test_nli_maps_abnormal_first_to_anomalous(data):
             ranked.append({"sequence": text, "labels": labels, "scores": [0.6, 0.4]})
         return ranked
 
-    result = run_nli(data, "stub", limit=20, pipe=stub)
+    result = run_nli(data, "stub", limit=20, seed=SEED, pipe=stub)
     assert calls[0] == (["normal", "abnormal"], "This job is {}.")
     assert result["n_test"] == 20 and result["f1"] == 1.0 and result["accuracy"] == 1.0
     truth = data.binary_labels("test")[result["positions"]]
@@ -262,7 +274,7 @@ def test_nli_pipeline_with_a_tiny_nli_model(data, tmp_path):
     nli = tiny_bert(
         tmp_path / "nli", [*data.texts("train")[:50], "this job is abnormal."], 3, id2label
     )
-    result = run_nli(data, str(nli), limit=12, pipe=nli_pipeline(str(nli)))
+    result = run_nli(data, str(nli), limit=12, seed=SEED, pipe=nli_pipeline(str(nli)))
     assert len(result["predictions"]) == 12 and set(result["predictions"]) <= {0, 1}
 
 
@@ -315,11 +327,12 @@ def test_parse_category():
 def test_in_context_exact_metrics_and_cached_rerun(tmp_path):
     from lmad.llm.client import open_client
 
-    hand = load_workflow_data(write_hand_dataset(tmp_path), "hand")
+    hand = load(write_hand_dataset(tmp_path), "hand")
     with FakeLLMServer({"answer_fn": scripted_answer}) as server:
         models = fake_models_yaml(tmp_path / "models.yaml", server)
         client = open_client("fake", models, tmp_path / "keys.yaml", tmp_path / "cache")
-        result = run_in_context(hand, client, PromptSettings(k=3, seed=0))
+        prompt = PromptSettings(k=3, seed=0, chain_of_thought=False)
+        result = run_in_context(hand, client, prompt, limit=None)
         assert server.count == len(HAND) and result["requests_sent"] == len(HAND)
         # TP=2 FP=1 FN=2 (one of them the unparseable reply) TN=3
         assert result["accuracy"] == pytest.approx(5 / 8)
@@ -331,7 +344,7 @@ def test_in_context_exact_metrics_and_cached_rerun(tmp_path):
         system_prompt = server.requests[0]["body"]["messages"][0]["content"]
         assert "Normal or Abnormal" in system_prompt and "±" in system_prompt
         assert system_prompt.count("Job: ") == 3 and "Category: Abnormal" in system_prompt
-        again = run_in_context(hand, client, PromptSettings(k=3, seed=0))
+        again = run_in_context(hand, client, prompt, limit=None)
         assert server.count == len(HAND) and again["requests_sent"] == 0  # all from the cache
         assert again["f1"] == result["f1"] and again["failures"] == 1
 

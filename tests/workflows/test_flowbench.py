@@ -43,11 +43,16 @@ DAG = {
     "cleanup_demo_0_condorpool": [],
 }
 ORDER = list(DAG)  # already topological, ties (the two tasks) by name
+SENTENCES = {"features": "default", "multiclass": False, "template": "paper"}
+"""The sentence settings of these tests unless one says otherwise: the paper's, binary labels."""
+FRACTIONS = (0.8, 0.1, 0.1)
+SHARES = {"normal_share": 0.4, "affected_share": 0.5}
+"""Synthetic runs: 40% normal, half the compute jobs of an anomalous run hit."""
 PAPER = (
     "wms_delay is 6.0 queue_delay is 1006.0 runtime is 808.0 post_script_delay is 5.0 "
     "stage_in_delay is 15.0 stage_out_delay is 4.0 stage_in_bytes is 1014254291.0 "
     "stage_out_bytes is 401318.0 kickstart_executables_cpu_time is 771.8"
-)  # REFERENCE.md's example; the paper's text ends with one more space
+)  # the paper's CSV example (PoSeiDon-Workflows/LLM_AD); its text ends with one more space
 NEWER = (
     "Job has wms delay 5 sec, queue delay 20 sec, runtime 987 sec, post script delay 5 sec, "
     "stage in delay 65 sec, and stage out delay 4 sec"
@@ -119,13 +124,24 @@ def make_runs(folder: Path, n: int = 3, anomalous_run: int = 1) -> Path:
     return folder
 
 
+def table_of(raw: Path, dag: Path, **changes):
+    """:func:`build_table` with :data:`SENTENCES`, ``changes`` applied."""
+    return build_table(raw, dag, **(SENTENCES | changes))
+
+
+def process(raw: Path, data_dir: Path, **changes):
+    """:func:`process_flowbench` with :data:`SENTENCES`, seed 42 and an 80/10/10 split."""
+    values = {"dag": None, "name": None, **SENTENCES, "seed": 42, "split": FRACTIONS}
+    return process_flowbench(raw, data_dir=data_dir, **(values | changes))
+
+
 @pytest.fixture
 def runs(tmp_path) -> Path:
     return make_runs(tmp_path / "raw")
 
 
 def test_rows_labels_text_and_dag_order(runs, tmp_path):
-    summary = process_flowbench(runs, name="demo", data_dir=tmp_path / "data")
+    summary = process(runs, tmp_path / "data", name="demo")
     table = pd.read_csv(tmp_path / "data" / "demo" / "all.csv")
     assert len(table) == 15 and summary.rows["all"] == 15 and summary.runs["all"] == 3
     assert list(table.columns[:5]) == ["text", "label", "run", "job", "anomaly_type"]
@@ -139,7 +155,7 @@ def test_rows_labels_text_and_dag_order(runs, tmp_path):
 
 
 def test_newer_template_and_multiclass(runs, tmp_path):
-    process_flowbench(runs, name="demo", template="newer", multiclass=True, data_dir=tmp_path)
+    process(runs, tmp_path, name="demo", template="newer", multiclass=True)
     table = load_split(tmp_path, "demo", "all")
     row = table[(table["run"] == "demo-run0001") & (table["job"] == "task_ID0000002")]
     assert row["text"].item() == NEWER
@@ -151,7 +167,7 @@ def test_newer_template_and_multiclass(runs, tmp_path):
 
 def test_missing_values_filled_with_a_warning(runs, caplog):
     with caplog.at_level(logging.WARNING, logger="lmad"):
-        table, filled = build_table(runs, runs / "demo.json")
+        table, filled = table_of(runs, runs / "demo.json")
     assert filled == 3 * 2 * 4  # two auxiliary jobs per run lack both stagings and byte counts
     assert any("filled 24 missing values with 0" in r.getMessage() for r in caplog.records)
     assert not table["text"].str.contains("nan").any() and not table.isna().any().any()
@@ -160,7 +176,7 @@ def test_missing_values_filled_with_a_warning(runs, caplog):
 
 
 def test_timestamps_shift_to_the_run_start(runs):
-    table, _ = build_table(runs, runs / "demo.json", features="all")
+    table, _ = table_of(runs, runs / "demo.json", features="all")
     assert list(table.columns[5:]) == list(NUMERIC_COLUMNS)
     stamps = [c for c in TIMESTAMP_COLUMNS if c not in ("pre_script_start", "pre_script_end")]
     for _, run in table.groupby("run"):
@@ -171,7 +187,7 @@ def test_timestamps_shift_to_the_run_start(runs):
 
 def test_split_is_by_run_seeded_and_80_10_10(tmp_path):
     raw = make_runs(tmp_path / "raw", n=20)
-    summary = process_flowbench(raw, name="demo", seed=7, data_dir=tmp_path / "data")
+    summary = process(raw, tmp_path / "data", name="demo", seed=7)
     parts = {s: pd.read_csv(tmp_path / "data" / "demo" / f"{s}.csv") for s in summary.runs}
     sets = {s: set(f["run"]) for s, f in parts.items() if s != "all"}
     assert (len(sets["train"]), len(sets["validation"]), len(sets["test"])) == (16, 2, 2)
@@ -179,16 +195,17 @@ def test_split_is_by_run_seeded_and_80_10_10(tmp_path):
     assert not (sets["validation"] & sets["test"])
     assert set().union(*sets.values()) == set(parts["all"]["run"])
     assert sum(len(parts[s]) for s in sets) == len(parts["all"]) == 100
-    again = process_flowbench(raw, name="again", seed=7, data_dir=tmp_path / "data")
+    again = process(raw, tmp_path / "data", name="again", seed=7)
     assert again.label_counts == summary.label_counts
-    other = split_runs([f"r{i}" for i in range(20)], seed=8)
-    assert other != split_runs([f"r{i}" for i in range(20)], seed=7)
+    other = split_runs([f"r{i}" for i in range(20)], FRACTIONS, seed=8)
+    assert other != split_runs([f"r{i}" for i in range(20)], FRACTIONS, seed=7)
 
 
 def test_split_counts_for_few_runs():
-    assert [len(v) for v in split_runs(["a", "b", "c"]).values()] == [1, 1, 1]
-    assert [len(v) for v in split_runs(["a"]).values()] == [1, 0, 0]
-    assert [len(v) for v in split_runs([str(i) for i in range(501)]).values()] == [401, 50, 50]
+    assert [len(v) for v in split_runs(["a", "b", "c"], FRACTIONS, 42).values()] == [1, 1, 1]
+    assert [len(v) for v in split_runs(["a"], FRACTIONS, 42).values()] == [1, 0, 0]
+    many = split_runs([str(i) for i in range(501)], FRACTIONS, 42)
+    assert [len(v) for v in many.values()] == [401, 50, 50]
     assert parse_split("0.7,0.2,0.1") == (0.7, 0.2, 0.1)
     for bad in ("0.5,0.5", "0.8,0.1,0.2", "a,b,c", "0,0.5,0.5"):
         with pytest.raises(ConfigError):
@@ -201,8 +218,8 @@ def test_zip_gives_the_same_rows_as_the_folder(runs, tmp_path):
         for path in sorted(runs.glob("*.csv")):
             z.write(path, f"demo/{path.name}")
         z.writestr("__MACOSX/demo/._demo-run0001.csv", "junk")
-    from_zip, _ = build_table(archive, runs / "demo.json")
-    from_folder, _ = build_table(runs, runs / "demo.json")
+    from_zip, _ = table_of(archive, runs / "demo.json")
+    from_folder, _ = table_of(runs, runs / "demo.json")
     pd.testing.assert_frame_equal(from_zip, from_folder)
 
 
@@ -221,7 +238,7 @@ def test_missing_columns_name_them_and_the_file(tmp_path):
     rows = {job: job_row(job, 0.0) for job in ORDER}
     bad = write_run(folder, "demo-run0009", rows, drop=("runtime", "queue_delay"))
     with pytest.raises(DataError) as info:
-        build_table(folder, folder / "demo.json")
+        table_of(folder, folder / "demo.json")
     assert "runtime" in str(info.value) and "queue_delay" in str(info.value)
     assert str(bad) in str(info.value)
 
@@ -240,14 +257,14 @@ def test_empty_inputs_and_bad_values(tmp_path):
     rows["merge_ID0000003"]["runtime"] = "fast"
     write_run(folder, "demo-run0002", rows)
     with pytest.raises(DataError, match="runtime has a non-number 'fast'"):
-        build_table(folder, folder / "demo.json")
+        table_of(folder, folder / "demo.json")
 
 
 def test_dag_that_does_not_match_the_jobs(runs, tmp_path):
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"x_ID0000001": ["y_ID0000002"]}))
     with pytest.raises(DataError, match=r"DAG .*other.json does not match the jobs: ") as info:
-        build_table(runs, other)
+        table_of(runs, other)
     assert "merge_ID0000003" in str(info.value) and "and 2 more" in str(info.value)
     # the original code's alias for create_dir_/cleanup_ jobs whose site suffix differs
     dag_nodes = ["create_dir_1000-genome_0_condorpool", "individuals_ID0000001"]
@@ -256,11 +273,11 @@ def test_dag_that_does_not_match_the_jobs(runs, tmp_path):
 
 
 def test_synthetic_labels_stretches_and_seed(tmp_path):
-    runs = generate_runs(n_runs=120, seed=3)
-    assert generate_runs(n_runs=5, seed=3).keys() <= runs.keys()
-    pd.testing.assert_frame_equal(generate_runs(5, seed=3)["synthetic-workflow-run0005"],
+    runs = generate_runs(n_runs=120, seed=3, **SHARES)
+    assert generate_runs(n_runs=5, seed=3, **SHARES).keys() <= runs.keys()
+    pd.testing.assert_frame_equal(generate_runs(5, seed=3, **SHARES)["synthetic-workflow-run0005"],
                                   runs["synthetic-workflow-run0005"])  # fmt: skip
-    assert not generate_runs(5, seed=4)["synthetic-workflow-run0001"].equals(
+    assert not generate_runs(5, seed=4, **SHARES)["synthetic-workflow-run0001"].equals(
         runs["synthetic-workflow-run0001"]
     )
     jobs = pd.concat(frame.assign(run=name) for name, frame in runs.items())
@@ -287,12 +304,13 @@ def test_synthetic_labels_stretches_and_seed(tmp_path):
 
 
 def test_synthetic_files_process_like_real_data(tmp_path):
-    raw = write_synthetic(tmp_path / "raw", n_runs=30, seed=1)
-    write_synthetic(tmp_path / "raw", n_runs=20, seed=1)  # a smaller rerun removes stale runs
+    raw = write_synthetic(tmp_path / "raw", n_runs=30, seed=1, **SHARES)
+    # a smaller rerun removes stale runs
+    write_synthetic(tmp_path / "raw", n_runs=20, seed=1, **SHARES)
     assert len(list((tmp_path / "raw").glob("*.csv"))) == 20
     header = (tmp_path / "raw" / "synthetic-workflow-run0001.csv").read_text().splitlines()[0]
     assert header.split(",") == ["", *COLUMNS]
-    summary = process_flowbench(raw.folder, dag=raw.dag, name="syn", data_dir=tmp_path / "d")
+    summary = process(raw.folder, tmp_path / "d", dag=raw.dag, name="syn")
     assert summary.rows["all"] == 20 * 12 and summary.runs == {
         "all": 20, "train": 16, "validation": 2, "test": 2,
     }  # fmt: skip
@@ -368,7 +386,7 @@ def test_real_flowbench_zips(name, tmp_path):
         pytest.skip(f"{archive} is absent")
     n_runs, per_run, labels = raw_counts(archive)
     began = time.perf_counter()
-    summary = process_flowbench(archive, dag=dag, name=name, data_dir=tmp_path)
+    summary = process(archive, tmp_path, dag=dag, name=name)
     assert time.perf_counter() - began < 20
     assert summary.rows["all"] == sum(per_run.values()) and summary.runs["all"] == n_runs
     assert summary.label_counts["all"] == labels

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.usefixtures("no_escapee")
 @pytest.fixture
 def raw(tmp_path) -> Path:
     """A small folder of synthetic Flow-Bench runs (with its DAG) outside the data dir."""
-    return write_synthetic(tmp_path / "src" / "syn", n_runs=10, seed=1).folder
+    runs = write_synthetic(tmp_path / "src" / "syn", 10, 1, normal_share=0.4, affected_share=0.5)
+    return runs.folder
 
 
 # --- flowbench.py ---------------------------------------------------------------------------------
@@ -61,9 +62,12 @@ def test_process_flowbench_checks_the_name_itself(raw, tmp_path):
     from lmad.workflows.flowbench import dataset_name, process_flowbench
 
     with pytest.raises(ConfigError, match="--name"):
-        process_flowbench(raw, name="processed", data_dir=tmp_path / "data")
+        process_flowbench(
+            raw, dag=None, name="processed", features="default", multiclass=False,
+            template="paper", seed=42, split="0.8,0.1,0.1", data_dir=tmp_path / "data",
+        )  # fmt: skip
     assert not (tmp_path / "data").exists()
-    assert dataset_name("data/raw/flowbench/eht-imaging.zip") == "eht_imaging"
+    assert dataset_name("data/raw/flowbench/eht-imaging.zip", None) == "eht_imaging"
     assert dataset_name("x.zip", "montage") == "montage"
 
 
