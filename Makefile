@@ -10,7 +10,7 @@ export MPLBACKEND := Agg
 .PHONY: demo test lint format bench clean-data help
 
 help:
-	@echo "make demo   - create .venv, install, run TAMA on the bundled UCR 135 series (offline analyzer) and print the table"
+	@echo "make demo   - create .venv, install, run TAMA on the bundled UCR 135 series (offline analyzer) and two classical detectors, and print the table"
 	@echo "make test   - create .venv, install, run ruff and the whole test suite"
 	@echo "make bench  - run the speed and memory benchmarks in bench/"
 	@echo "make format - apply ruff's formatter"
@@ -28,11 +28,13 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 # The demo: the bundled UCR 135 series, drawn as images, analysed by the built-in offline analyzer
 # (a nearest-neighbour baseline, not an LLM: no key, no GPU), and scored. Its confidences are not an
 # LLM's, so the table uses the normalised threshold (half the maximum score) rather than TAMA's c0 = 9.
+# Two classical detectors from aeon (k-means windows, DWT-MLEAD) are scored and join the table.
 demo: $(STAMP)
 	$(PY) make_dataset.py --dataset UCR --data_id_list "[135]" --mode train --modality image
 	$(PY) make_dataset.py --dataset UCR --data_id_list "[135]" --mode test --modality image
 	$(PY) main_cli.py --dataset UCR --data_id_list "[135]" --LLM offline
-	$(PY) evaluation.py --dataset UCR --LLM offline --normalised_threshold 0.5
+	$(PY) detect_baselines.py --dataset UCR --data_id_list "[135]" --detectors kmeans,dwt_mlead
+	$(PY) evaluation.py --dataset UCR --LLM offline --normalised_threshold 0.5 --baselines kmeans,dwt_mlead
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -9,9 +9,11 @@ One folder per detector holds, per processed series, ``<series>.npy``: float64 s
                         "channels": 1, "fit": "train", "channel_handling": "per channel"}}}
 
 A series counts as scored when both its ``.npy`` and its ``meta.json`` entry exist; the ``.npy`` is
-written first, so an interrupted run leaves no entry without scores. :func:`combined_score` turns
-the channels into the one score per point that evaluation uses (TAMA merges channels by their
-maximum; each channel is min-max scaled first so that no channel dominates by its units).
+written first, so an interrupted run leaves no entry without scores. A series whose scoring failed
+is listed under ``"failures"`` (with the error) instead, until it is scored. :func:`combined_score`
+turns the channels into the one score per point that evaluation uses: the maximum over channels,
+as lmad merges an LLM's per-channel point scores (lmad/series/merge.py), after min-max scaling
+each channel so that no channel dominates by its units.
 """
 
 from __future__ import annotations
@@ -88,7 +90,23 @@ def write_series_scores(folder: Path, scores: SeriesScores, detector_meta: dict[
     meta = read_meta(folder)
     meta.update(detector_meta)
     meta["series"][scores.series] = scores.info
+    meta.get("failures", {}).pop(scores.series, None)
     atomic_write_json(folder / "meta.json", meta)
+
+
+def write_failure(
+    folder: Path, series: str, info: dict[str, Any], detector_meta: dict[str, Any]
+) -> None:
+    """Record in ``meta.json`` ("failures") that scoring ``series`` failed; older scores go.
+
+    Scores of an earlier run with other parameters would otherwise pass for this run's.
+    """
+    meta = read_meta(folder)
+    meta.update(detector_meta)
+    meta["series"].pop(series, None)
+    meta.setdefault("failures", {})[series] = info
+    atomic_write_json(folder / "meta.json", meta)
+    (folder / f"{series}.npy").unlink(missing_ok=True)
 
 
 def scored_series(folder: Path) -> set[str]:
