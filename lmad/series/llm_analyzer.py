@@ -20,6 +20,7 @@ from lmad.llm.cost import Estimate
 from lmad.llm.messages import ChatRequest, GenerationParams, ImagePart, Message, TextPart
 from lmad.series.analyzers import Analyzer, Job, SeriesWork
 from lmad.series.answers import parse_answer, parse_reference, repair_prompt
+from lmad.series.prepare import PrepareOptions
 from lmad.series.processed import ProcessedSplit
 from lmad.series.prompts import PromptBuilder
 from lmad.series.render import render_zoom_views
@@ -50,7 +51,8 @@ class LLMAnalyzer(Analyzer):
             if key not in self._builders:
                 meta = item.test.meta
                 image = meta["modalities"].get("image", {})
-                form = meta["modalities"].get("text", {}).get("form", "tama")
+                # data processed before the form was recorded was written in make_dataset's default
+                form = meta["modalities"].get("text", {}).get("form", PrepareOptions.text_form)
                 self._builders[key] = PromptBuilder(
                     modality, meta["window_size"], image.get("x_ticks"), form, self.params
                 )

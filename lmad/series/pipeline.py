@@ -119,6 +119,7 @@ class TamaRun:
     def _check_files(self) -> None:
         """Every image the run will send exists and is whole, before anything is sent."""
         o = self.options
+        state = self.state()
         by_series: dict[str, set] = {}
         for item, window, channel in self.analysis_tasks():
             by_series.setdefault(item.series, set()).add((window, channel))
@@ -128,7 +129,11 @@ class TamaRun:
             check_window_files(item.test.folder, o.modality, pairs, hint)
             if item.train is not None:
                 channels = sorted({c for _, c in pairs})
-                chosen = [(w, c) for c in channels for w in self.reference_windows(item, c)]
+                chosen = [
+                    (w, c)
+                    for c in channels
+                    for w in self.shown_windows(item, c, state.reference_of(item.series, c).record)
+                ]
                 hint = make_dataset_hint(o.dataset, "train", o.modality, o.subtask)
                 check_window_files(item.train.folder, o.modality, chosen, hint)
 
@@ -159,6 +164,14 @@ class TamaRun:
         o = self.options
         return choose_references(item.train, o.normal_reference, o.seed, item.series, channel)
 
+    def shown_windows(
+        self, item: SeriesWork, channel: int, reference: dict | None
+    ) -> tuple[int, ...]:
+        """The reference windows an answered reference record was written from (its
+        ``reference_windows``); for a reference still to ask, or an older record: the seed's."""
+        shown = (reference or {}).get("reference_windows")
+        return tuple(shown) if shown is not None else tuple(self.reference_windows(item, channel))
+
     def job(
         self,
         stage: str,
@@ -168,8 +181,13 @@ class TamaRun:
         reference: dict | None = None,
         first: dict | None = None,
     ) -> Job:
-        refs = tuple(self.reference_windows(item, channel))
+        """One stage's job. A window is shown the reference windows its reference record says were
+        described (``reference_windows``), so a rerun with another ``--seed`` cannot pair one
+        seed's pictures with another seed's description; older records without it: the seed's."""
+        refs = self.shown_windows(item, channel, reference)
         base = self._base(item, window, channel, stage)
+        if stage == "reference":
+            base["reference_windows"] = list(refs)
         return Job(stage, item, window, channel, base, refs, reference, first)
 
     def _base(self, item: SeriesWork, window: int | None, channel: int, stage: str) -> dict:

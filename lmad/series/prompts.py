@@ -108,10 +108,11 @@ class PromptBuilder:
         self,
         modality: str,
         window_size: int,
-        x_ticks: int | None = None,
-        text_form: str = "tama",
+        x_ticks: int | None,
+        text_form: str,
         params: GenerationParams | None = None,
     ) -> None:
+        """``x_ticks`` and ``text_form`` are what make_dataset drew and wrote (the meta.json)."""
         self.modality = modality
         self.window_size = window_size
         self.text_form = text_form

@@ -17,7 +17,9 @@ import time
 import numpy as np
 import pytest
 
+from lmad.series.analyzers import Analyzer, Job
 from lmad.series.evaluate import EvalOptions, evaluate_llm
+from lmad.series.pipeline import RunOptions, TamaRun
 from lmad.series.prepare import PrepareOptions, prepare_dataset
 from lmad.series.runlog import read_records
 from tests.conftest import ROOT, assert_user_error
@@ -305,3 +307,47 @@ def test_api_key_never_reaches_any_written_file(setup):
     )
     for path in written:  # ...and appears in no run record, cache file, table or report
         assert key.encode() not in path.read_bytes() and key[:12].encode() not in path.read_bytes()
+
+
+class RecordingAnalyzer(Analyzer):
+    """Answers every stage at once and keeps the jobs it was given."""
+
+    name = label = "recording"
+
+    def __init__(self) -> None:
+        self.jobs: list[Job] = []
+
+    def _answer(self, job: Job, answer: dict) -> dict:
+        self.jobs.append(job)
+        digest = f"{job.stage}-{job.key}-{job.reference_windows}"
+        return job.record(
+            status="answered", request_hash=digest, answer=answer, raw="", error=None,
+            usage={"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0},
+        )  # fmt: skip
+
+    def reference(self, job, refresh):
+        return self._answer(job, {"normal_pattern": f"windows {job.reference_windows}"})
+
+    def analyse(self, job, refresh):
+        return self._answer(job, {"anomalies": [], "description": "none"})
+
+
+def test_windows_asked_after_a_seed_change_see_the_reference_that_was_described(tmp_path):
+    """A rerun with another --seed keeps the answered reference, so every later window must be
+    shown the reference windows that description was written from, not the new seed's."""
+    from lmad.series.processed import choose_references
+
+    data_dir = make_data(tmp_path)
+    options = RunOptions("CSV", "recording", normal_reference=2, data_dir=data_dir, limit=2)
+    first = RecordingAnalyzer()
+    TamaRun(options, first).execute(show_progress=False)
+    described = first.jobs[0].reference_windows
+    run = TamaRun(options, first)
+    train = run.work[0].train
+    other = next(s for s in range(100) if choose_references(train, 2, s, "toy", 0) != described)
+    again = RecordingAnalyzer()
+    rerun = RunOptions("CSV", "recording", normal_reference=2, data_dir=data_dir, seed=other)
+    TamaRun(rerun, again).execute(show_progress=False)
+    asked = [job for job in again.jobs if job.stage == "analysis"]
+    assert asked and all(job.stage != "reference" for job in again.jobs)
+    assert {job.reference_windows for job in asked} == {described}
