@@ -103,15 +103,13 @@ def prepare_setting(setting: Setting, run: RunOptions) -> None:
     root = processed_root(run.data_dir, run.dataset, setting.subtask)
     if any(root.glob("*/test/meta.json")):
         return
-    for mode in ("train", "test"):
-        stride = setting.window_size // 3 if setting.window_size else None
+    for mode in ("train", "test"):  # a window without a stride gets TAMA's window / 3
         prepare_dataset(
             PrepareOptions(
                 dataset=run.dataset,
                 mode=mode,
                 modality=run.modality,
                 window_size=setting.window_size,
-                stride=stride,
                 x_ticks=setting.x_ticks,
                 subtask=setting.subtask,
                 data_dir=run.data_dir,

@@ -36,7 +36,7 @@ from lmad.series.protocols import get_protocol, mean_metrics
 from lmad.series.run_plan import EvalOptions, dataset_name, load_run, run_plan, variant_answers
 from lmad.series.run_state import RunState
 from lmad.series.runlog import run_log_path
-from lmad.series.windows import MAX_CONFIDENCE, c0_reachable, max_point_coverage
+from lmad.series.windows import MAX_CONFIDENCE, c0_reachable, max_point_coverage, tama_stride
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def warn_unreachable_c0(
         "confidence reaches at most %d < c0 = %g and no point can be flagged; evaluate with "
         "--normalised_threshold 0.5 (or --c0 %d), or make the windows again with --stride %d",
         series, cover, size, stride, MAX_CONFIDENCE * cover, options.c0,
-        MAX_CONFIDENCE * cover, max(1, size // 3),
+        MAX_CONFIDENCE * cover, tama_stride(size),
     )  # fmt: skip
 
 
