@@ -2,15 +2,21 @@
 
     python train_classifier.py --dataset eht_imaging --model minilm
     python train_classifier.py --dataset eht_imaging --models bert-base-uncased,distilbert-base-uncased
+    python train_classifier.py --dataset eht_imaging --models none   # the baseline rows only
     python train_classifier.py --dataset eht_imaging --model mistralai/Mistral-7B-v0.1 --lora
     python train_classifier.py --dataset eht_imaging --model minilm --in_context_llm GPT-4o --limit 200
     accelerate launch train_classifier.py --dataset eht_imaging --model bert-base-uncased
 
 Reads data/<dataset>/{train,validation,test}.csv (made by data_processing/flowbench.py or
-data_processing/synthetic_workflow.py). Prints the paper's table (model, train time, accuracy, F1,
-precision, recall) with the baselines as extra rows and appends every row, with a timestamp, to
-data/results/classifier/<dataset>.csv. Checkpoints go to data/models/classifier/<dataset>/<model>;
-a rerun resumes from the last one.
+data_processing/synthetic_workflow.py). Prints the paper's table (method, model, train time, eval
+time, accuracy, F1, precision, recall, ROC-AUC, AP) with the baselines as extra rows and appends
+every row, with a timestamp, to data/results/classifier/<dataset>.csv. Train time is the fitting
+alone; eval time is the validation passes and the test prediction. ROC-AUC and AP rank the test
+jobs by each row's anomaly score, anomalous (any anomaly class) against normal; '-' for a row
+without scores (in-context prompting) or a test split with one class. Each row's test predictions
+and scores go to data/results/classifier/<dataset>/<model>_<method>_predictions.csv (replaced by a
+rerun). Checkpoints go to data/models/classifier/<dataset>/<model>; a rerun resumes from the last
+one.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from lmad.cli import (
 )
 from lmad.io import DATA_DIR  # root of data/, shared by every script
 from lmad.llm.config import KEYS_FILE, MODELS_FILE
-from lmad.workflows.comparison import ComparisonOptions
+from lmad.workflows.comparison import LOG_ANOMALY_MODELS, NO_MODELS, ComparisonOptions
 
 # Defaults a user may edit here; flags override them. The other flags' defaults are the fields
 # of lmad.workflows.comparison.ComparisonOptions.
@@ -53,7 +59,11 @@ def build_parser() -> ArgumentParser:
     flag("dataset", "data set under --data_dir", default=DATASET)
     flag("data_dir", "root of data, models and results", default=DATA_DIR)
     flag("model", "HF id, local path, or minilm", default=MODEL)
-    flag("models", "several models, comma-separated: a,b,c")
+    flag(
+        "models",
+        f"several models, comma-separated: a,b,c; {NO_MODELS}: no fine-tuning (the baseline rows "
+        f"only); {', '.join(LOG_ANOMALY_MODELS)}: log-anomaly rows, not fine-tuned",
+    )
     flag("epochs", "passes over the train split", type=positive_float, default=EPOCHS)
     flag("lr", "learning rate (AdamW, linear decay)", type=positive_float, default=LR)
     flag("batch_size", "per device", type=positive_int, default=BATCH_SIZE)
@@ -77,6 +87,16 @@ def build_parser() -> ArgumentParser:
     flag("keys", "API keys file", default=KEYS)
     flag("concurrency", "LLM requests in flight", type=positive_int)
     flag("no_cache", "do not use data/cache/llm", action="store_true")
+    flag(
+        "key_quantiles",
+        "log-anomaly rows (deeplog, loganomaly, logbert): candidate q, chosen on validation; a\n"
+        "job's feature is low/high in its log key below q / above 1 - q among normal train jobs",
+    )
+    flag("windows", "deeplog/loganomaly: candidate history lengths, chosen on validation")
+    flag("max_g", "log-anomaly rows: g of the top-g rule chosen on validation in 1..max_g",
+         type=positive_int)  # fmt: skip
+    flag("sequence_epochs", "log-anomaly rows: epochs (None: each model's default)",
+         type=positive_int)  # fmt: skip
     return p
 
 
@@ -94,6 +114,7 @@ def main(argv=None) -> int:
         return 0
     print(report.table.markdown())
     print(f"results appended to {report.results_path}")
+    print(f"test predictions and scores in {report.predictions_dir}")
     return 0
 
 

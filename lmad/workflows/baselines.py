@@ -6,6 +6,9 @@ sentences are written from) and are scored on the test split like the fine-tuned
 - logistic regression on standardised features (missing values imputed with the train median);
 - gradient-boosted trees (scikit-learn's ``HistGradientBoostingClassifier``, which takes missing
   values as they are).
+
+Each row's ``scores`` are the predicted probability of the anomalous class(es), 1 - P(normal);
+``train_time_s`` is the fit, ``eval_time_s`` the prediction on test.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from lmad.errors import DataError
-from lmad.workflows.classifier import WorkflowData, classification_scores
+from lmad.workflows.data import WorkflowData, classification_scores
+from lmad.workflows.results import anomaly_probability, binary_predictions
 
 BASELINES = ("logistic regression", "gradient-boosted trees")
 
@@ -53,8 +57,10 @@ def run_baseline(
 ) -> dict[str, Any]:
     """Fit one baseline on train, score it on test; ``columns`` None: every numeric feature.
 
-    Returns ``model``, ``method`` (``baseline``), ``train_time_s``, ``accuracy``, ``f1``,
-    ``precision``, ``recall``, ``predictions``, ``features`` and ``n_test``.
+    Returns ``model``, ``method`` (``baseline``), ``train_time_s`` (the fit), ``eval_time_s`` (the
+    test prediction), ``accuracy``, ``f1``, ``precision``, ``recall`` (on the class ids: binary, or
+    macro over the classes), ``predictions`` (0/1: any anomalous class is 1),
+    ``class_predictions`` (class ids), ``scores`` (1 - P(normal)), ``features`` and ``n_test``.
 
     Raises:
         DataError: the CSVs have no numeric feature columns (only ``text,label``).
@@ -74,13 +80,19 @@ def run_baseline(
     start = time.perf_counter()
     model.fit(x_train, y_train)
     train_time = time.perf_counter() - start
+    start = time.perf_counter()
     predicted = np.asarray(model.predict(x_test), dtype=np.int64)
+    scores = anomaly_probability(model.predict_proba(x_test), model.classes_)
+    eval_time = time.perf_counter() - start
     return {
         "model": name,
         "method": "baseline",
         "train_time_s": train_time,
+        "eval_time_s": eval_time,
         **classification_scores(data.labels("test"), predicted, data.num_labels),
-        "predictions": predicted,
+        "predictions": binary_predictions(predicted),
+        "class_predictions": predicted,
+        "scores": scores,
         "features": list(columns),
         "n_test": len(predicted),
     }

@@ -4,7 +4,7 @@
     settings = ClassifierArgs("bert-base-uncased", "data/models/x", epochs=1.0, lr=2e-5,
                               batch_size=8, max_length=None, seed=0, lora=False, max_steps=-1)
     result = train_classifier(data, settings)
-    result["f1"], result["train_time_s"]
+    result["f1"], result["train_time_s"], result["eval_time_s"], result["scores"]
 
 Any ``AutoModelForSequenceClassification`` works (a Hugging Face id, a local folder, or ``minilm``
 for the packaged all-MiniLM-L6-v2). Training follows the paper: truncation at the model maximum
@@ -16,8 +16,10 @@ precision and recall on the test split (binary; macro-averaged for the multi-cla
 ``torchrun`` the Trainer spreads the work; only the main process should write results
 (``result["is_main_process"]``).
 
-This module also holds what every workflow method shares: the split CSVs
-(:func:`load_workflow_data`) and the four scores (:func:`classification_scores`).
+``train_time_s`` is the fitting alone: the Trainer's ``train()`` minus the validation passes it
+runs after each epoch; those passes and the test prediction make ``eval_time_s``.
+
+The split CSVs and the four scores live in :mod:`lmad.workflows.data` (re-exported here).
 """
 
 from __future__ import annotations
@@ -25,157 +27,33 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from lmad.errors import ConfigError, DataError
+from lmad.errors import ConfigError
+from lmad.workflows.data import (  # noqa: F401  (re-exported: they used to live here)
+    NON_FEATURES,
+    NORMAL_NAMES,
+    SPLITS,
+    WorkflowData,
+    classification_scores,
+    label_names_of,
+    load_workflow_data,
+    sample_positions,
+)
+from lmad.workflows.results import anomaly_probability, binary_predictions, softmax
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("train", "validation", "test")
-NON_FEATURES = ("text", "label", "run", "job", "anomaly_type")
-NORMAL_NAMES = ("None", "none", "normal", "Normal", "0")
 MAX_LENGTH_CAP = 512
 MINILM_ALIASES = ("minilm", "all-minilm-l6-v2")
 LLAMA_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-
-
-# -- data shared by every workflow method ---------------------------------------------------------
-@dataclass
-class WorkflowData:
-    """The three splits of one processed data set; label ids index ``label_names`` (0 = normal)."""
-
-    name: str
-    train: pd.DataFrame
-    validation: pd.DataFrame
-    test: pd.DataFrame
-    label_names: list[str] = field(default_factory=lambda: ["normal", "anomalous"])
-
-    @property
-    def num_labels(self) -> int:
-        return len(self.label_names)
-
-    def split(self, name: str) -> pd.DataFrame:
-        return getattr(self, name)
-
-    def labels(self, split: str) -> np.ndarray:
-        """Label ids of a split (int64)."""
-        return self.split(split)["label_id"].to_numpy(dtype=np.int64)
-
-    def binary_labels(self, split: str) -> np.ndarray:
-        """1 for every anomalous class, 0 for normal."""
-        return (self.labels(split) != 0).astype(np.int64)
-
-    def texts(self, split: str) -> list[str]:
-        return self.split(split)["text"].tolist()
-
-    @property
-    def feature_columns(self) -> list[str]:
-        """Numeric columns besides text, label, run, job and anomaly type."""
-        frame = self.train
-        return [
-            c
-            for c in frame.columns
-            if c not in NON_FEATURES and c != "label_id" and pd.api.types.is_numeric_dtype(frame[c])
-        ]
-
-
-def _natural_key(name: str) -> tuple:
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
-
-
-def _read_split(path: Path) -> pd.DataFrame:
-    try:
-        header = pd.read_csv(path, nrows=0).columns
-        missing = [c for c in ("text", "label") if c not in header]
-        if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected text,label")
-        frame = pd.read_csv(path)
-        # "None" (the normal class of the multi-class variant) must stay a name, not become NaN
-        labels = pd.read_csv(path, usecols=["label"], dtype=str, keep_default_na=False)
-    except (ValueError, pd.errors.ParserError) as exc:  # EmptyDataError is a ValueError
-        first = (str(exc).splitlines() or [""])[0]
-        raise DataError(f"{path}: not a readable CSV ({first})") from None
-    frame["label"] = labels["label"].str.strip()
-    frame["text"] = frame["text"].fillna("").astype(str)
-    return frame
-
-
-def label_names_of(values: list[str]) -> list[str]:
-    """Class names in id order: binary 0/1 as normal/anomalous, else the normal class first."""
-    distinct = sorted(set(values), key=_natural_key)
-    if set(distinct) <= {"0", "1"}:
-        return ["normal", "anomalous"]
-    normal = [n for n in NORMAL_NAMES if n in distinct][:1]
-    return normal + [n for n in distinct if n not in normal]
-
-
-def load_workflow_data(
-    data_dir: str | Path,
-    dataset: str,
-    train_limit: int | None,
-    seed: int,
-) -> WorkflowData:
-    """Read ``<data_dir>/<dataset>/{train,validation,test}.csv`` (columns ``text,label`` first).
-
-    Labels may be 0/1 or class names (``None``, ``cpu_K``, ``hdd_K``); names get ids with the
-    normal class first. ``train_limit`` keeps a seeded sample of that many train rows.
-    """
-    folder = Path(data_dir) / dataset
-    missing = [s for s in SPLITS if not (folder / f"{s}.csv").exists()]
-    if missing:
-        raise DataError(
-            f"no processed data set {dataset!r} in {folder} (missing {', '.join(missing)}.csv); "
-            f"run python data_processing/flowbench.py --raw <zip or folder> --name {dataset} first, "
-            f"or python data_processing/synthetic_workflow.py --name {dataset}"
-        )
-    frames = {s: _read_split(folder / f"{s}.csv") for s in SPLITS}
-    for split in ("train", "test"):
-        if frames[split].empty:
-            raise DataError(f"{folder / f'{split}.csv'} has no rows; reprocess the data set")
-    names = label_names_of([v for f in frames.values() for v in f["label"]])
-    binary = names == ["normal", "anomalous"]
-    index = {"0": 0, "1": 1} if binary else {n: i for i, n in enumerate(names)}
-    for frame in frames.values():
-        frame["label_id"] = frame["label"].map(index).astype(np.int64)
-    if train_limit is not None and 0 < train_limit < len(frames["train"]):
-        frames["train"] = frames["train"].sample(n=train_limit, random_state=seed).sort_index()
-    return WorkflowData(dataset, frames["train"], frames["validation"], frames["test"], names)
-
-
-def classification_scores(y_true: Any, y_pred: Any, num_labels: int = 2) -> dict[str, float]:
-    """Accuracy, F1, precision, recall: binary (positive = 1) or macro-averaged over classes."""
-    from sklearn.metrics import accuracy_score, precision_recall_fscore_support
-
-    y_true = np.asarray(y_true, dtype=np.int64)
-    y_pred = np.asarray(y_pred, dtype=np.int64)
-    if num_labels <= 2:
-        p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, average="binary", pos_label=1, zero_division=0
-        )
-    else:
-        p, r, f, _ = precision_recall_fscore_support(
-            y_true, y_pred, labels=list(range(num_labels)), average="macro", zero_division=0
-        )
-    return {
-        "accuracy": float(accuracy_score(y_true, y_pred)),
-        "f1": float(f),
-        "precision": float(p),
-        "recall": float(r),
-    }
-
-
-def sample_positions(n: int, limit: int | None, seed: int) -> np.ndarray:
-    """Row positions ``0..n-1``, or a seeded sample of ``limit`` of them in ascending order."""
-    if limit is None or limit <= 0 or limit >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+clock = time.perf_counter
+"""The timer of ``train_time_s`` and ``eval_time_s`` (a test may replace it)."""
 
 
 def is_main_process() -> bool:
@@ -326,30 +204,37 @@ def _load(args: ClassifierArgs, data: WorkflowData) -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]:
-    """Fine-tune ``args.model`` on ``data`` and score it on the test split.
+def _timed_trainer_class() -> type:
+    """transformers' Trainer whose ``evaluate`` adds its duration to ``evaluation_seconds``.
 
-    Returns a dict with ``model``, ``method``, ``train_time_s`` (this call's training only),
-    ``accuracy``, ``f1``, ``precision``, ``recall``, ``global_step``, ``resumed_from`` (the
-    checkpoint used, or None), ``train_samples_per_second``, ``max_length``, ``n_test``,
-    ``output_dir`` and ``is_main_process``.
-
-    Raises:
-        ConfigError: the model cannot be loaded (in one line, before any training).
+    ``train()`` runs the per-epoch validation through ``evaluate``, so subtracting these seconds
+    from the time of ``train()`` leaves the fitting alone.
     """
-    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments, set_seed
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import Trainer
 
-    set_seed(args.seed)
-    tokenizer, model = _load(args, data)
-    max_length = _max_length(args, tokenizer, getattr(model, "config", None))
-    datasets = {
-        s: _encode(tokenizer, data.texts(s), data.labels(s), max_length)
-        for s in SPLITS
-        if len(data.split(s))
-    }
-    output_dir = Path(args.output_dir)
-    evaluate = "validation" in datasets and args.checkpoints
+    class EvaluationTimedTrainer(Trainer):
+        evaluation_seconds = 0.0
+        _depth = 0  # evaluate() calls itself once per dataset of a dict eval_dataset
+
+        def evaluate(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+            self._depth += 1
+            start = clock()
+            try:
+                return super().evaluate(*args, **kwargs)
+            finally:
+                self._depth -= 1
+                if not self._depth:
+                    self.evaluation_seconds += clock() - start
+
+    return EvaluationTimedTrainer
+
+
+def _trainer(
+    args: ClassifierArgs, data: WorkflowData, model: Any, tokenizer: Any, datasets: dict,
+    max_length: int,
+) -> Any:  # fmt: skip
+    """The (evaluation-timed) Trainer of the paper's recipe for ``args``."""
+    from transformers import DataCollatorWithPadding, TrainingArguments
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
         predicted = _logits(prediction.predictions).argmax(axis=-1)
@@ -358,8 +243,9 @@ def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]
     weight_decay = args.weight_decay
     if weight_decay is None:
         weight_decay = 1e-4 if args.lora else 0.0
+    evaluate = "validation" in datasets and args.checkpoints
     training_args = TrainingArguments(
-        output_dir=str(output_dir),
+        output_dir=str(args.output_dir),
         num_train_epochs=args.epochs,
         max_steps=args.max_steps if args.max_steps and args.max_steps > 0 else -1,
         learning_rate=args.lr,
@@ -380,7 +266,7 @@ def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]
         padding="max_length" if args.pad_to_max_length else True,
         max_length=max_length if args.pad_to_max_length else None,
     )
-    trainer = Trainer(
+    return _timed_trainer_class()(
         model=model,
         args=training_args,
         data_collator=collator,
@@ -390,24 +276,59 @@ def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]
         compute_metrics=compute_metrics,
         callbacks=list(args.callbacks) or None,
     )
+
+
+def train_classifier(data: WorkflowData, args: ClassifierArgs) -> dict[str, Any]:
+    """Fine-tune ``args.model`` on ``data`` and score it on the test split.
+
+    Returns a dict with ``model``, ``method``, ``train_time_s`` (this call's fitting: ``train()``
+    without its validation passes), ``eval_time_s`` (those passes and the test prediction),
+    ``accuracy``, ``f1``, ``precision``, ``recall`` (class ids: binary, or macro over the classes),
+    ``predictions`` (0/1 per test row: any anomalous class is 1), ``class_predictions`` (the
+    argmax class ids), ``scores`` (per test row, the softmax probability of the anomalous
+    class(es), 1 - P(normal)), ``global_step``, ``resumed_from`` (the checkpoint used, or None),
+    ``train_samples_per_second`` (the Trainer's, over all of ``train()``), ``max_length``,
+    ``n_test``, ``output_dir`` and ``is_main_process``.
+
+    Raises:
+        ConfigError: the model cannot be loaded (in one line, before any training).
+    """
+    from transformers import set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(args.seed)
+    tokenizer, model = _load(args, data)
+    max_length = _max_length(args, tokenizer, getattr(model, "config", None))
+    datasets = {
+        s: _encode(tokenizer, data.texts(s), data.labels(s), max_length)
+        for s in SPLITS
+        if len(data.split(s))
+    }
+    output_dir = Path(args.output_dir)
+    trainer = _trainer(args, data, model, tokenizer, datasets, max_length)
     last = None
     if args.resume and output_dir.is_dir():
         last = get_last_checkpoint(str(output_dir))
     if last:
         log.info("resuming %s from %s", model_label(args.model), last)
-    start = time.perf_counter()
+    start = clock()
     output = trainer.train(resume_from_checkpoint=last)
-    train_time = time.perf_counter() - start
-    prediction = trainer.predict(datasets["test"], metric_key_prefix="test")
-    predicted = _logits(prediction.predictions).argmax(axis=-1)
+    train_time = clock() - start - trainer.evaluation_seconds
+    start = clock()
+    logits = _logits(trainer.predict(datasets["test"], metric_key_prefix="test").predictions)
+    eval_time = clock() - start + trainer.evaluation_seconds
+    predicted = logits.argmax(axis=-1).astype(np.int64)
     if args.save_final_model:
         trainer.save_model(str(output_dir))
     return {
         "model": model_label(args.model),
         "method": "fine-tune (LoRA)" if args.lora else "fine-tune",
         "train_time_s": train_time,
+        "eval_time_s": eval_time,
         **classification_scores(data.labels("test"), predicted, data.num_labels),
-        "predictions": predicted.astype(np.int64),
+        "predictions": binary_predictions(predicted),
+        "class_predictions": predicted,
+        "scores": anomaly_probability(softmax(logits)),
         "global_step": int(trainer.state.global_step),
         "resumed_from": last,
         "train_samples_per_second": float(output.metrics.get("train_samples_per_second", 0.0)),

@@ -8,7 +8,9 @@ asks the model to reason step by step and end with ``Category: ...``.
 
 Every request goes through :class:`~lmad.llm.client.LLMClient`: cached (a rerun sends nothing),
 rate-limited, retried and run ``concurrency`` at a time. A reply without a category (or a request
-that still failed after retries) counts as a failure: it is predicted normal and reported.
+that still failed after retries) counts as a failure: it is predicted normal and reported (in
+``failed``, and in the ``failure`` column of the row's predictions file). The model answers with a
+category only, so the row has ``predictions`` but no ``scores`` (None: no ROC-AUC or AP).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from lmad.llm.messages import ChatRequest, GenerationParams, system, user
-from lmad.workflows.classifier import WorkflowData, classification_scores, sample_positions
+from lmad.workflows.data import WorkflowData, classification_scores, sample_positions
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +166,11 @@ def run_in_context(
 ) -> dict[str, Any]:
     """Classify the test jobs (or ``limit`` of them) with ``client``; metrics against 0/1 labels.
 
-    Returns the usual ``model``, ``method``, ``train_time_s`` (NaN), ``accuracy``, ``f1``,
-    ``precision``, ``recall``, plus ``predictions``, ``positions``, ``failures`` (count),
-    ``failed`` (``[(position, reason)]``), ``requests_sent`` (not from the cache), ``cost_usd``,
-    ``inference_time_s`` and ``n_test``.
+    Returns the usual ``model``, ``method``, ``train_time_s`` (NaN), ``eval_time_s`` (asking every
+    job, cached replies included), ``accuracy``, ``f1``, ``precision``, ``recall``, plus
+    ``predictions`` (0/1 per entry of ``positions``; a failure is 0), ``scores`` (None: a category
+    has no score), ``positions``, ``failures`` (count), ``failed`` (``[(position, reason)]``),
+    ``requests_sent`` (not from the cache), ``cost_usd`` and ``n_test``.
     """
     from tqdm.auto import tqdm
 
@@ -208,9 +211,10 @@ def run_in_context(
         "model": client.name,
         "method": f"in-context ({shots}{cot})",
         "train_time_s": float("nan"),
-        "inference_time_s": time.perf_counter() - start,
+        "eval_time_s": time.perf_counter() - start,
         **classification_scores(data.binary_labels("test")[positions], predicted),
         "predictions": predicted,
+        "scores": None,
         "positions": positions,
         "failures": len(failed),
         "failed": sorted(failed),

@@ -8,7 +8,10 @@
   and L2-normalised; each job gets the label whose description is closer in cosine similarity.
 
 Both predict normal (0) / anomalous (1) and are scored against the binary labels (every anomaly
-class of the multi-class variant counts as anomalous).
+class of the multi-class variant counts as anomalous). Their ``scores`` (higher = more anomalous):
+NLI, the pipeline's score of the "abnormal" hypothesis (its entailment, normalised over the two
+hypotheses); embedding, the similarity margin ``cos(job, abnormal) - cos(job, normal)``. Nothing
+is trained (``train_time_s`` NaN); ``eval_time_s`` is the inference on the test rows.
 """
 
 from __future__ import annotations
@@ -21,14 +24,9 @@ from typing import Any
 import numpy as np
 
 from lmad.errors import ConfigError
-from lmad.workflows.classifier import (
-    WorkflowData,
-    classification_scores,
-    model_label,
-    model_unavailable,
-    resolve_model_path,
-    sample_positions,
-)
+from lmad.workflows.classifier import model_label, model_unavailable, resolve_model_path
+from lmad.workflows.data import WorkflowData, classification_scores, sample_positions
+from lmad.workflows.results import binary_predictions
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +59,11 @@ def nli_predict(
     labels: Sequence[str] = NLI_LABELS,
     hypothesis_template: str = HYPOTHESIS,
     batch_size: int = NLI_BATCH_SIZE,
-) -> np.ndarray:
-    """1 where the pipeline ranks ``labels[1]`` (abnormal) first, else 0; one entry per text."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predictions (1 where the pipeline ranks ``labels[1]``, abnormal, first, else 0) and the
+    pipeline's score of ``labels[1]`` (float64); one entry per text."""
     if not texts:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float64)
     outputs = pipe(
         list(texts),
         candidate_labels=list(labels),
@@ -75,7 +74,9 @@ def nli_predict(
         outputs = [outputs]
     if len(outputs) != len(texts):
         raise RuntimeError(f"the NLI pipeline answered {len(outputs)} of {len(texts)} texts")
-    return np.array([int(out["labels"][0] == labels[1]) for out in outputs], dtype=np.int64)
+    predicted = np.array([int(out["labels"][0] == labels[1]) for out in outputs], dtype=np.int64)
+    scores = [dict(zip(out["labels"], out["scores"]))[labels[1]] for out in outputs]
+    return predicted, np.asarray(scores, dtype=np.float64)
 
 
 def run_nli(
@@ -88,21 +89,24 @@ def run_nli(
 ) -> dict[str, Any]:
     """NLI zero-shot on the test split (or a seeded sample of ``limit`` rows); metrics as usual.
 
-    ``pipe`` replaces the transformers pipeline (anything called like it), e.g. in tests.
+    ``predictions``, ``scores`` (the abnormal hypothesis's score) and ``positions`` (the test rows
+    asked) line up. ``pipe`` replaces the transformers pipeline (anything called like it), e.g. in
+    tests.
     """
     positions = sample_positions(len(data.test), limit, seed)
     all_texts = data.texts("test")
     texts = [all_texts[i] for i in positions]
     pipe = pipe if pipe is not None else nli_pipeline(model)
     start = time.perf_counter()
-    predicted = nli_predict(texts, pipe, batch_size=batch_size)
+    predicted, scores = nli_predict(texts, pipe, batch_size=batch_size)
     return {
         "model": model_label(model),
         "method": "zero-shot NLI",
         "train_time_s": float("nan"),
-        "inference_time_s": time.perf_counter() - start,
+        "eval_time_s": time.perf_counter() - start,
         **classification_scores(data.binary_labels("test")[positions], predicted),
         "predictions": predicted,
+        "scores": scores,
         "positions": positions,
         "n_test": len(positions),
     }
@@ -172,21 +176,26 @@ def run_embedding(
 ) -> dict[str, Any]:
     """Embedding-similarity zero-shot on the test split (or a seeded sample of ``limit`` rows).
 
-    ``encoder`` replaces the one :class:`SentenceEncoder` would load for ``model`` (e.g. in tests).
+    ``predictions`` (1 when the closest description is not the first, the normal one), ``scores``
+    (the margin: best similarity to an anomalous description minus the similarity to the normal
+    one), ``similarity`` and ``positions`` line up. ``encoder`` replaces the one
+    :class:`SentenceEncoder` would load for ``model`` (e.g. in tests).
     """
     positions = sample_positions(len(data.test), limit, seed)
     all_texts = data.texts("test")
     texts = [all_texts[i] for i in positions]
     encoder = encoder or SentenceEncoder(model)
     start = time.perf_counter()
-    predicted, similarity = similarity_predict(texts, encoder, descriptions)
+    closest, similarity = similarity_predict(texts, encoder, descriptions)
+    predicted = binary_predictions(closest)
     return {
         "model": model_label(model),
         "method": "zero-shot embedding",
         "train_time_s": float("nan"),
-        "inference_time_s": time.perf_counter() - start,
+        "eval_time_s": time.perf_counter() - start,
         **classification_scores(data.binary_labels("test")[positions], predicted),
         "predictions": predicted,
+        "scores": (similarity[:, 1:].max(axis=1) - similarity[:, 0]).astype(np.float64),
         "similarity": similarity,
         "positions": positions,
         "n_test": len(positions),

@@ -12,20 +12,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lmad.errors import ConfigError, DataError
+from lmad.errors import ConfigError
 from lmad.workflows.baselines import run_baselines
 from lmad.workflows.classifier import (
     ClassifierArgs,
-    classification_scores,
     load_workflow_data,
     lora_targets,
-    sample_positions,
     train_classifier,
 )
 from lmad.workflows.in_context import PromptSettings, parse_category, run_in_context
 from lmad.workflows.zero_shot import SentenceEncoder, nli_pipeline, run_embedding, run_nli
 from tests.conftest import assert_user_error
 from tests.fake_llm_server import FakeLLMServer
+from tests.workflows.saved_predictions import assert_saved_predictions
 
 DELAYS = ["wms_delay", "queue_delay", "runtime", "post_script_delay", "stage_in_delay"]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -134,49 +133,6 @@ def encoder():
     return SentenceEncoder("minilm")
 
 
-# -- data and scores ------------------------------------------------------------------------------
-def test_multiclass_labels_keep_none_first_and_map_to_ids(tmp_path):
-    folder = tmp_path / "mc"
-    folder.mkdir()
-    labels = ["None", "cpu_2", "hdd_10", "cpu_10", "hdd_5", "None"]
-    frame = pd.DataFrame({"text": [f"runtime is {i}" for i in range(6)], "label": labels})
-    for split in ("train", "validation", "test"):
-        frame.to_csv(folder / f"{split}.csv", index=False)
-    loaded = load(tmp_path, "mc")
-    assert loaded.label_names == ["None", "cpu_2", "cpu_10", "hdd_5", "hdd_10"]
-    assert loaded.labels("test").tolist() == [0, 1, 4, 2, 3, 0]
-    assert loaded.binary_labels("test").tolist() == [0, 1, 1, 1, 1, 0]
-    assert loaded.feature_columns == []
-
-
-def test_scores_by_hand():
-    # binary: TP=2 FP=1 FN=1 TN=2
-    s = classification_scores([1, 1, 1, 0, 0, 0], [1, 1, 0, 1, 0, 0])
-    assert s == pytest.approx({"accuracy": 4 / 6, "f1": 2 / 3, "precision": 2 / 3, "recall": 2 / 3})
-    # macro over 3 classes: per-class P = (1, 1/3, 0), R = (1/2, 1, 0), F1 = (2/3, 1/2, 0)
-    m = classification_scores([0, 0, 1, 2], [0, 1, 1, 1], num_labels=3)
-    assert m["precision"] == pytest.approx(4 / 9) and m["recall"] == pytest.approx(1 / 2)
-    assert m["f1"] == pytest.approx(7 / 18) and m["accuracy"] == 0.5
-
-
-def test_missing_columns_and_missing_dataset(tmp_path):
-    with pytest.raises(DataError, match=r"data_processing/flowbench\.py"):
-        load(tmp_path, "absent")
-    folder = tmp_path / "bad"
-    folder.mkdir()
-    for split in ("train", "validation", "test"):
-        pd.DataFrame({"sentence": ["a"], "y": [0]}).to_csv(folder / f"{split}.csv", index=False)
-    with pytest.raises(DataError, match=r"missing column.*text, label"):
-        load(tmp_path, "bad")
-
-
-def test_sample_positions_is_seeded_and_sorted():
-    a = sample_positions(100, 10, seed=3)
-    assert a.tolist() == sorted(a.tolist()) and len(set(a)) == 10
-    assert a.tolist() == sample_positions(100, 10, seed=3).tolist()
-    assert sample_positions(5, None, SEED).tolist() == [0, 1, 2, 3, 4]
-
-
 # -- fine-tuning ----------------------------------------------------------------------------------
 def test_tiny_bert_learns_then_resumes_from_checkpoint(data, bert, tmp_path):
     out = tmp_path / "run"
@@ -187,6 +143,10 @@ def test_tiny_bert_learns_then_resumes_from_checkpoint(data, bert, tmp_path):
     assert first["resumed_from"] is None and first["global_step"] == 4 * steps_per_epoch
     assert {"accuracy", "precision", "recall", "train_time_s"} <= set(first)
     assert len(first["predictions"]) == len(data.test) and first["is_main_process"]
+    assert first["eval_time_s"] > 0 and first["train_time_s"] > 0
+    scores = first["scores"]  # softmax P(anomalous), aligned with the test rows
+    assert scores.shape == (len(data.test),) and np.all((scores >= 0) & (scores <= 1))
+    assert first["predictions"].tolist() == (scores > 0.5).astype(int).tolist()
     assert (out / f"checkpoint-{steps_per_epoch}").is_dir()  # one checkpoint per epoch
     assert (out / "config.json").exists()  # the final model, reloadable
     # one more epoch: continues from the last checkpoint instead of starting again
@@ -237,6 +197,10 @@ def test_feature_baselines_separate_the_classes(data):
     for result in results:
         assert result["f1"] >= 0.95, result
         assert "runtime" in result["features"] and "text" not in result["features"]
+        scores = result["scores"]  # predict_proba of the anomalous class
+        assert scores.shape == (len(data.test),) and np.all((scores >= 0) & (scores <= 1))
+        assert result["predictions"].tolist() == (scores > 0.5).astype(int).tolist()
+        assert result["eval_time_s"] > 0 and result["train_time_s"] > 0
 
 
 def test_embedding_zero_shot_predicts_every_row(data, encoder):
@@ -245,6 +209,10 @@ def test_embedding_zero_shot_predicts_every_row(data, encoder):
     assert result["n_test"] == n and len(result["predictions"]) == n
     assert set(result["predictions"].tolist()) <= {0, 1}
     assert result["similarity"].shape == (n, 2)
+    margin = result["similarity"][:, 1] - result["similarity"][:, 0]
+    assert np.allclose(result["scores"], margin)  # higher = closer to the abnormal description
+    assert result["predictions"].tolist() == (margin > 0).astype(int).tolist()
+    assert math.isnan(result["train_time_s"]) and result["eval_time_s"] > 0
     assert np.all(np.abs(result["similarity"]) <= 1.0 + 1e-5)
     unit = encoder.encode(["runtime is 5", "runtime is 900"])
     assert np.allclose(np.linalg.norm(unit, axis=1), 1.0, atol=1e-5)
@@ -267,6 +235,8 @@ def test_nli_maps_abnormal_first_to_anomalous(data):
     assert result["n_test"] == 20 and result["f1"] == 1.0 and result["accuracy"] == 1.0
     truth = data.binary_labels("test")[result["positions"]]
     assert result["predictions"].tolist() == truth.tolist()
+    # the score of the "abnormal" hypothesis, wherever the pipeline ranked it
+    assert result["scores"].tolist() == np.where(truth == 1, 0.6, 0.4).tolist()
 
 
 def test_nli_pipeline_with_a_tiny_nli_model(data, tmp_path):
@@ -341,6 +311,8 @@ def test_in_context_exact_metrics_and_cached_rerun(tmp_path):
         assert result["f1"] == pytest.approx(4 / 7)
         assert result["failures"] == 1 and result["failed"][0][0] == 6
         assert result["method"] == "in-context (3-shot)"
+        assert result["scores"] is None and result["eval_time_s"] > 0  # a category, no score
+        assert result["predictions"][6] == 0  # the failure still counts as Normal
         system_prompt = server.requests[0]["body"]["messages"][0]["content"]
         assert "Normal or Abnormal" in system_prompt and "±" in system_prompt
         assert system_prompt.count("Job: ") == 3 and "Category: Abnormal" in system_prompt
@@ -378,6 +350,7 @@ def test_script_prints_table_with_baselines_and_appends_results(
         assert row in run.stdout, run.stdout
     header = next(line for line in run.stdout.splitlines() if line.startswith("| method"))
     assert "train time (s)" in header and "F1" in header and "recall" in header
+    assert "eval time (s)" in header and "ROC-AUC" in header and header.endswith(" AP |")
     assert "in-context (3-shot)" in run.stdout
     table = pd.read_csv(results)
     assert len(table) == 1 + 5 and table["timestamp"].iloc[0] == "earlier"
@@ -385,6 +358,16 @@ def test_script_prints_table_with_baselines_and_appends_results(
         "fine-tune", "baseline", "baseline", "zero-shot embedding", "in-context (3-shot)",
     ]  # fmt: skip
     assert table["timestamp"].iloc[1:].nunique() == 1 and table["dataset"].iloc[-1] == "toy"
+    new = table.iloc[1:]
+    assert (new["eval_time_s"] > 0).all() and new["train_time_s"].iloc[:3].gt(0).all()
+    saved = assert_saved_predictions(new, load(data_dir, "toy"))
+    assert sorted(Path(p).name for p in new["predictions_file"]) == sorted(
+        p.name for p in (data_dir / "results" / "classifier" / "toy").iterdir()
+    )  # one file per row, no temporary left
+    in_context = saved[f"in-context (3-shot) / {new['model'].iloc[-1]}"]
+    assert len(in_context) == 10 and in_context["prediction"].eq(1).all()  # answered Abnormal
+    assert in_context["score"].isna().all() and in_context["failure"].isna().all()
+    assert math.isnan(new["roc_auc"].iloc[-1]) and new["roc_auc"].iloc[:4].notna().all()
 
 
 def test_script_missing_dataset_names_the_command(script, tmp_path):

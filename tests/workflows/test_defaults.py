@@ -11,7 +11,8 @@ import pytest
 
 import train_classifier
 from data_processing import flowbench, synthetic_workflow
-from lmad.workflows.comparison import ComparisonOptions
+from lmad.errors import ConfigError
+from lmad.workflows.comparison import LOG_ANOMALY_MODELS, ComparisonOptions, check_models
 from lmad.workflows.options import FlowbenchOptions, SyntheticOptions
 from tests.workflows.script_defaults import assert_defaults_written_once
 
@@ -84,3 +85,18 @@ def test_comparison_models_folders_and_results_path():
     assert two.model_names() == ["minilm", "org/bert"]
     assert two.output_dir_of("org/bert") == "out/org__bert"  # one folder per model
     assert options(output_dir="out").output_dir_of("minilm") == "out"  # one model: as given
+
+
+def test_models_none_and_the_log_anomaly_names_are_not_fine_tuned():
+    assert options(models="none").split_models() == ([], [])
+    assert options(model="None").model_names() == []  # --model none works the same
+    both = options(models="minilm, DeepLog,loganomaly ,logbert")
+    assert both.split_models() == (["minilm"], list(LOG_ANOMALY_MODELS))
+    assert both.output_dir_of("deeplog") == "d/models/classifier/toy/deeplog"
+    for bad in ("", " , ", "none,minilm"):
+        with pytest.raises(ConfigError, match="--models"):
+            options(models=bad).split_models()
+    # only the fine-tuned names are looked up: no Hugging Face error for the log-anomaly rows
+    check_models(options(models="deeplog,LogBERT,loganomaly"))
+    with pytest.raises(ConfigError, match="not available offline"):
+        check_models(options(models="deeplog,no-such-org/no-such-model-xyz"))
