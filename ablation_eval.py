@@ -20,8 +20,8 @@ import sys
 from pathlib import Path
 
 from lmad.cli import ArgumentParser, add_field_flag, non_negative_int, run_main, str2bool
-from lmad.series.pipeline import RunOptions
-from lmad.series.run_plan import EvalOptions
+from lmad.series.eval_options import EvalOptions
+from lmad.series.run_options import RunOptions
 from main_cli import DATASET, LLM, add_generation_flags, client_options, generation_params
 
 

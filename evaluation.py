@@ -39,7 +39,7 @@ from lmad.cli import (
     str2bool,
     unit_interval,
 )
-from lmad.series.run_plan import EvalOptions
+from lmad.series.eval_options import EvalOptions
 from main_cli import DATASET, LLM
 
 # DATASET and LLM are main_cli.py's (edit them there: a run and its evaluation agree); every other

@@ -27,10 +27,9 @@ from lmad.cli import (
     run_main,
     str2bool,
 )
-from lmad.llm.client import ClientOptions
-from lmad.llm.config import KEYS_FILE, MODELS_FILE
 from lmad.llm.messages import GenerationParams
-from lmad.series.pipeline import RunOptions
+from lmad.llm.options import KEYS_FILE, MODELS_FILE, ClientOptions
+from lmad.series.run_options import RunOptions
 
 # Defaults a user may edit here; flags override them. Every other default is written once, in the
 # options class it belongs to: RunOptions (lmad/series/pipeline.py), GenerationParams (TAMA's

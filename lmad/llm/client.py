@@ -34,6 +34,7 @@ from lmad.llm.config import (
 )
 from lmad.llm.cost import CostMeter, Estimate, estimate_prompt_tokens, estimate_run
 from lmad.llm.messages import ChatRequest, assistant, request_hash, user
+from lmad.llm.options import ClientOptions
 from lmad.llm.reliability import RateLimiter, RetryPolicy
 
 T = TypeVar("T")
@@ -83,16 +84,6 @@ class JSONResult:
     @property
     def request_hash(self) -> str:
         return self.replies[0].request_hash if self.replies else ""
-
-
-@dataclass(frozen=True)
-class ClientOptions:
-    """How a client sends requests: the one place of these defaults (the scripts' flags use them)."""
-
-    concurrency: int = 4
-    """Requests in flight at once."""
-    timeout: float = 120.0
-    """Seconds a request may take before it is retried."""
 
 
 class LLMClient:

@@ -31,6 +31,7 @@ from lmad.llm.config_schema import (
     shown_name,
     validate_entry,
 )
+from lmad.llm.options import KEYS_FILE, MODELS_FILE
 
 __all__ = [
     "DEFAULT_KEY",
@@ -46,11 +47,6 @@ __all__ = [
     "scrub",
 ]
 
-
-MODELS_FILE = "BigModel/models.yaml"
-"""Where ``--LLM`` names are looked up (the scripts' ``--models`` default)."""
-KEYS_FILE = "BigModel/api_keys.yaml"
-"""Where API keys are read when no environment variable holds them (``--keys``)."""
 
 DEFAULT_KEY = {
     "openai": ("openai", "OPENAI_API_KEY"),

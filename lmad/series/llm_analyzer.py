@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from lmad.llm.base import TransientError
@@ -174,7 +175,7 @@ class LLMAnalyzer(Analyzer):
             if job.reference is not None:
                 placeholder = {"request_hash": "estimate"}
                 placeholder["answer"] = {"normal_pattern": ESTIMATE_DESCRIPTION}
-                job = Job(**{**job.__dict__, "reference": placeholder})
+                job = replace(job, reference=placeholder)
             requests.append(self.analysis_request(job))
         return self.client.estimate(requests)
 

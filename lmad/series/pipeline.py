@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -23,8 +22,6 @@ from tqdm.auto import tqdm
 from lmad.errors import ConfigError
 from lmad.llm.cost import Estimate
 from lmad.series.analyzers import ZERO_USAGE, Analyzer, Job, SeriesWork
-from lmad.series.datasets import check_series_id
-from lmad.series.defaults import DATA_DIR, DEFAULT_MODALITY, DEFAULT_SUBTASK
 from lmad.series.preflight import check_log_fits, check_window_files
 from lmad.series.prepare import processed_root
 from lmad.series.processed import (
@@ -35,40 +32,11 @@ from lmad.series.processed import (
     processed_series_ids,
 )
 from lmad.series.records import record_key, record_status
+from lmad.series.run_options import RunOptions
 from lmad.series.run_state import Plan, RunState, RunSummary
 from lmad.series.runlog import RunLog, run_log_path
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    """What a run does; the one place of its defaults (main_cli.py builds its flags from these)."""
-
-    dataset: str
-    llm: str
-    ids: list[str] | None = None
-    modality: str = DEFAULT_MODALITY
-    normal_reference: int = 3
-    double_check: bool = True
-    subtask: str = DEFAULT_SUBTASK
-    data_dir: str | Path = DATA_DIR
-    run_name: str = ""
-    limit: int | None = None
-    seed: int = 42
-
-    def check(self) -> None:
-        """Refuse values that would silently do something else than asked."""
-        if self.normal_reference < 0:
-            raise ConfigError(f"--normal_reference must be 0 or more, not {self.normal_reference}")
-        if self.limit is not None and self.limit < 1:
-            raise ConfigError(
-                f"--limit must be at least 1 (leave it out for all), not {self.limit}"
-            )
-        if self.modality not in ("image", "text"):
-            raise ConfigError(f"unknown modality {self.modality!r}; use image or text")
-        for series in self.ids or []:  # --subtask and --run_name: processed_root, run_log_path
-            check_series_id(series)
 
 
 class TamaRun:

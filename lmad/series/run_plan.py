@@ -8,36 +8,16 @@ missing rather than silently scored as normal answers.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from lmad.errors import DataError
 from lmad.series.datasets import get_loader
-from lmad.series.defaults import DATA_DIR, DEFAULT_MODALITY, DEFAULT_SUBTASK, subtask_flag
+from lmad.series.defaults import subtask_flag
+from lmad.series.eval_options import EvalOptions
 from lmad.series.prepare import processed_root
 from lmad.series.records import check_against_data, located
 from lmad.series.run_state import Plan, RunState
 from lmad.series.runlog import read_records, run_log_path
-
-
-@dataclass
-class EvalOptions:
-    dataset: str
-    llms: list[str]
-    subtask: str = DEFAULT_SUBTASK
-    data_dir: str | Path = DATA_DIR
-    run_name: str = ""
-    c0: float = 9.0
-    normalised_threshold: float | None = None
-    pat: float = 0.0
-    vus_buffer: int | None = None
-    plots: bool = True
-    modality: str = DEFAULT_MODALITY
-    ids: list[str] | None = None
-    protocol: str = "lmad"
-    tsbad_predictions: str = "best"
-    baselines: list[str] = field(default_factory=list)
-    """Score-based detectors whose rows join the table (``--baselines``; names, resolved)."""
 
 
 def dataset_name(options: EvalOptions) -> str:

@@ -27,6 +27,8 @@ Windows are left-padded with PAD so the first jobs of a run are scored too (the 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
@@ -34,13 +36,7 @@ from torch import nn
 from lmad.workflows.log_keys import PAD, JobSequences
 from lmad.workflows.next_key import NextKeyModel, windows
 
-WINDOW = 10  # DeepLog's h (the paper's default for HDFS)
-HIDDEN = 64  # α, the paper's default
-LAYERS = 2  # L, the paper's default
 EMBEDDING = 32
-EPOCHS = 30
-BATCH_SIZE = 64
-LR = 1e-3
 
 
 class _Network(nn.Module):
@@ -80,34 +76,9 @@ class DeepLog(NextKeyModel):
 
     PARAMS = (*NextKeyModel.PARAMS, "embedding_dim")
 
-    def __init__(
-        self,
-        vocab_size: int,
-        window: int = WINDOW,
-        hidden: int = HIDDEN,
-        layers: int = LAYERS,
-        embedding_dim: int = EMBEDDING,
-        epochs: int = EPOCHS,
-        batch_size: int = BATCH_SIZE,
-        lr: float = LR,
-        seed: int = 42,
-        device: str | None = None,
-        progress: bool = True,
-        threads: int | None = 1,
-    ) -> None:
-        super().__init__(
-            vocab_size,
-            window,
-            hidden,
-            layers,
-            epochs,
-            batch_size,
-            lr,
-            seed,
-            device,
-            progress,
-            threads,
-        )
+    def __init__(self, vocab_size: int, embedding_dim: int = EMBEDDING, **kwargs: Any) -> None:
+        """``kwargs``: the shared parameters of :class:`~lmad.workflows.next_key.NextKeyModel`."""
+        super().__init__(vocab_size, **kwargs)
         self.embedding_dim = embedding_dim
 
     def _network(self) -> nn.Module:

@@ -9,6 +9,7 @@ validation (``None``: the model sees whole runs). Model sizes are each class's o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,26 +35,30 @@ def _deeplog(splits: KeyedSplits, settings: Any) -> Factory:
     return build, DeepLog.load, tuple(settings.windows)
 
 
-def _loganomaly(splits: KeyedSplits, settings: Any) -> Factory:
-    from lmad.workflows.loganomaly import LogAnomaly
+@functools.cache
+def _key_encoder() -> Any:
+    """The packaged MiniLM, loaded once per process for every LogAnomaly candidate."""
     from lmad.workflows.zero_shot import EMBEDDING_MODEL, SentenceEncoder
 
-    encoder: list[Any] = []
+    return SentenceEncoder(EMBEDDING_MODEL)
 
-    def embed(texts: list[str]) -> Any:
-        """MiniLM sentence vectors of key texts (template2vec's role), loaded on first use."""
-        if not encoder:
-            encoder.append(SentenceEncoder(EMBEDDING_MODEL))
-        return encoder[0].encode(texts)
+
+def _embed(texts: list[str]) -> Any:
+    """MiniLM sentence vectors of key texts (template2vec's role in LogAnomaly)."""
+    return _key_encoder().encode(texts)
+
+
+def _loganomaly(splits: KeyedSplits, settings: Any) -> Factory:
+    from lmad.workflows.loganomaly import LogAnomaly
 
     def build(window: int | None) -> LogAnomaly:
         return LogAnomaly(
-            len(splits.vocabulary), embed=embed, window=window, seed=settings.seed,
+            len(splits.vocabulary), embed=_embed, window=window, seed=settings.seed,
             **_epochs(settings),
         )  # fmt: skip
 
     def load(path: Path) -> LogAnomaly:
-        return LogAnomaly.load(path, embed=embed)
+        return LogAnomaly.load(path, embed=_embed)
 
     return build, load, tuple(settings.windows)
 

@@ -45,13 +45,6 @@ from lmad.workflows.next_key import NextKeyModel, windows
 Embed = Callable[[list[str]], np.ndarray]
 """Texts -> ``(len(texts), dim)`` vectors (e.g. ``SentenceEncoder("minilm").encode``)."""
 
-WINDOW = 10
-HIDDEN = 64
-LAYERS = 2
-EPOCHS = 30
-BATCH_SIZE = 64
-LR = 1e-3
-
 
 class _Network(nn.Module):
     """Two LSTMs (semantic vectors, count vectors) -> concatenated -> linear logits."""
@@ -99,34 +92,9 @@ class LogAnomaly(NextKeyModel):
     fitted model.
     """
 
-    def __init__(
-        self,
-        vocab_size: int,
-        embed: Embed | None = None,
-        window: int = WINDOW,
-        hidden: int = HIDDEN,
-        layers: int = LAYERS,
-        epochs: int = EPOCHS,
-        batch_size: int = BATCH_SIZE,
-        lr: float = LR,
-        seed: int = 42,
-        device: str | None = None,
-        progress: bool = True,
-        threads: int | None = 1,
-    ) -> None:
-        super().__init__(
-            vocab_size,
-            window,
-            hidden,
-            layers,
-            epochs,
-            batch_size,
-            lr,
-            seed,
-            device,
-            progress,
-            threads,
-        )
+    def __init__(self, vocab_size: int, embed: Embed | None = None, **kwargs: Any) -> None:
+        """``kwargs``: the shared parameters of :class:`~lmad.workflows.next_key.NextKeyModel`."""
+        super().__init__(vocab_size, **kwargs)
         self.embed = embed
         self.texts: dict[str, int] = {}
         """Key text -> row of :attr:`vectors` (row 0 is PAD's zero vector)."""

@@ -125,17 +125,18 @@ class NextKeyModel:
     def __init__(
         self,
         vocab_size: int,
-        window: int,
-        hidden: int,
-        layers: int,
-        epochs: int,
-        batch_size: int,
-        lr: float,
-        seed: int,
-        device: str | None,
-        progress: bool,
-        threads: int | None,
+        window: int = 10,  # DeepLog's h (the paper's default for HDFS)
+        hidden: int = 64,  # DeepLog's alpha, the paper's default
+        layers: int = 2,  # DeepLog's L, the paper's default
+        epochs: int = 30,
+        batch_size: int = 64,
+        lr: float = 1e-3,
+        seed: int = 42,
+        device: str | None = None,
+        progress: bool = True,
+        threads: int | None = 1,
     ) -> None:
+        """The defaults are DeepLog's and LogAnomaly's both (the loss levels off near epoch 25)."""
         if vocab_size < 3:
             raise DataError(
                 f"vocab_size must count PAD, UNKNOWN and at least one key, not {vocab_size}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -297,7 +298,7 @@ def test_deterministic_and_the_hash_follows_what_decides_the_answer():
     stricter = OfflineAnalyzer(margin=1.5).analyse(analysis_job(refs, window), False)
     assert stricter["request_hash"] != first["request_hash"]
     other_reference = analysis_job(refs, window)
-    other_reference = Job(**{**other_reference.__dict__, "reference": {"request_hash": "new"}})
+    other_reference = replace(other_reference, reference={"request_hash": "new"})
     assert analyzer.analyse(other_reference, False)["request_hash"] != first["request_hash"]
 
 
