@@ -43,7 +43,7 @@ from lmad.series.eval_options import EvalOptions
 from main_cli import DATASET, LLM
 
 # DATASET and LLM are main_cli.py's (edit them there: a run and its evaluation agree); every other
-# default is a field of EvalOptions (lmad/series/run_plan.py), c0 = 9 and PAT = 0 as in TAMA.
+# default is a field of EvalOptions (lmad/series/eval_options.py), c0 = 9 and PAT = 0 as in TAMA.
 
 
 def build_parser() -> ArgumentParser:

@@ -32,8 +32,8 @@ from lmad.llm.options import KEYS_FILE, MODELS_FILE, ClientOptions
 from lmad.series.run_options import RunOptions
 
 # Defaults a user may edit here; flags override them. Every other default is written once, in the
-# options class it belongs to: RunOptions (lmad/series/pipeline.py), GenerationParams (TAMA's
-# sampling, lmad/llm/messages.py) and ClientOptions (lmad/llm/client.py).
+# options class it belongs to: RunOptions (lmad/series/run_options.py), GenerationParams (TAMA's
+# sampling, lmad/llm/messages.py) and ClientOptions (lmad/llm/options.py).
 DATASET = "UCR"
 LLM = "GPT-4o"
 
