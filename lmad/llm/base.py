@@ -20,8 +20,13 @@ _NO_HOST = ("name or service not known", "nodename nor servname", "name resoluti
 
 @dataclass
 class Usage:
+    """Tokens of one reply as the provider reported them; ``cached_tokens`` is the part of
+    ``prompt_tokens`` the provider served from its prompt cache (OpenAI's
+    ``usage.prompt_tokens_details.cached_tokens``), billed at its cached-input price."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    cached_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -30,7 +35,11 @@ class Usage:
 
 @dataclass
 class Reply:
-    """A model's answer: its text, token usage and cost; ``cached`` when no request was made."""
+    """A model's answer: its text, token usage and cost; ``cached`` when no request was made.
+
+    ``truncated``: generation stopped at the token limit (``max_tokens``, OpenAI's
+    ``finish_reason: length``) or the time limit, so the text may be cut off mid-answer.
+    """
 
     text: str
     usage: Usage = field(default_factory=Usage)
@@ -38,6 +47,7 @@ class Reply:
     cached: bool = False
     request_hash: str = ""
     attempts: int = 1
+    truncated: bool = False
 
 
 class TransientError(Exception):

@@ -42,11 +42,16 @@ class ResponseCache:
         usage = record.get("usage", {})
         return Reply(
             text=record["text"],
-            usage=Usage(usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)),
+            usage=Usage(
+                usage.get("prompt_tokens", 0),
+                usage.get("completion_tokens", 0),
+                usage.get("cached_tokens", 0),
+            ),
             cost_usd=float(record.get("cost_usd", 0.0)),
             cached=True,
             request_hash=key,
             attempts=0,
+            truncated=bool(record.get("truncated", False)),
         )
 
     def put(self, key: str, reply: Reply, provider: str, model: str) -> None:
@@ -60,8 +65,10 @@ class ResponseCache:
                 "usage": {
                     "prompt_tokens": reply.usage.prompt_tokens,
                     "completion_tokens": reply.usage.completion_tokens,
+                    "cached_tokens": reply.usage.cached_tokens,
                 },
                 "cost_usd": reply.cost_usd,
+                "truncated": reply.truncated,
                 "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
             },
         )

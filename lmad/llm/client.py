@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -128,8 +128,17 @@ class LLMClient:
             model = f"{model}@{self.config.base_url}"
         return request_hash(self.config.provider, model, request)
 
+    def sent_form(self, request: ChatRequest) -> ChatRequest:
+        """``request`` as this model is sent it: without its answer schema unless the model is
+        configured to take one (``structured: json_schema``), so the cache key matches what was
+        asked."""
+        if request.schema is not None and not self.config.sends_schema:
+            return replace(request, schema=None)
+        return request
+
     def complete(self, request: ChatRequest, refresh: bool = False) -> Reply:
         """One reply: from the cache when present (unless ``refresh``), else from the provider."""
+        request = self.sent_form(request)
         key = self.key_for(request)
         if self.cache is not None and not refresh:
             hit = self.cache.get(key)
@@ -327,14 +336,14 @@ def build_backend(config: ModelConfig, keys_path: str | Path = KEYS_FILE) -> Bac
             key,
             azure_endpoint=endpoint,
             api_version=str(version),
-            json_mode=config.json_mode,
+            structured=config.structured,
             takes_images=config.images,
         )
     return OpenAIBackend(
         config.model,
         key,
         base_url=config.base_url,
-        json_mode=config.json_mode,
+        structured=config.structured,
         takes_images=config.images,
     )
 

@@ -55,7 +55,7 @@ DEFAULT_KEY = {
     "openai-compatible": ("openai-compatible", "OPENAI_COMPATIBLE_API_KEY"),
 }
 NO_KEY = "none"
-SETTINGS = {"base_url", "api_version", "images", "json_mode", "key", "key_env"}
+SETTINGS = {"base_url", "api_version", "images", "key", "key_env"}
 """Entry fields copied to :class:`ModelConfig` under the same name (with expected_output_tokens)."""
 
 
@@ -87,7 +87,7 @@ class ModelConfig:
     base_url: str | None = None
     api_version: str | None = None
     images: bool = True
-    json_mode: bool = False
+    structured: str = "none"
     price_input: float = 0.0
     price_output: float = 0.0
     requests_per_minute: float | None = None
@@ -96,6 +96,11 @@ class ModelConfig:
     key_env: str | None = None
     image_tokens: ImageTokenRule = field(default_factory=ImageTokenRule)
     expected_output_tokens: int = 600
+
+    @property
+    def sends_schema(self) -> bool:
+        """Whether requests carry their answer's JSON schema (``structured: json_schema``)."""
+        return self.structured == "json_schema"
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """US dollars for the given token counts at this model's prices (per million tokens)."""
@@ -111,6 +116,7 @@ def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
     # a setting left out (or null) keeps ModelConfig's default
     settings = checked.model_dump(include=SETTINGS | {"expected_output_tokens"}, exclude_none=True)
     return ModelConfig(
+        structured=_structured(checked, f"{source}: model {name!r}"),
         name=name,
         provider=checked.provider,
         model=checked.model or name,
@@ -121,6 +127,18 @@ def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
         image_tokens=ImageTokenRule(**rule),
         **settings,
     )
+
+
+def _structured(entry: ModelEntry, where: str) -> str:
+    """``structured``, or what the older ``json_mode: true`` meant (``json_object``)."""
+    if entry.structured is not None and entry.json_mode is not None:
+        raise ConfigError(
+            f"{where}: json_mode and structured both set; keep structured "
+            "(json_mode: true is structured: json_object)"
+        )
+    if entry.structured is not None:
+        return entry.structured
+    return "json_object" if entry.json_mode else "none"
 
 
 def load_models(path: str | Path = MODELS_FILE) -> dict[str, ModelConfig]:
@@ -141,7 +159,9 @@ def load_models(path: str | Path = MODELS_FILE) -> dict[str, ModelConfig]:
 def resolve_model(name: str, path: str | Path = MODELS_FILE) -> ModelConfig:
     """The model ``--LLM name`` means: a ``models.yaml`` entry or ``hf:<id or path>``."""
     if name.startswith("hf:"):
-        return ModelConfig(name=name, provider="hf", model=name[3:], key=NO_KEY)
+        return ModelConfig(
+            name=name, provider="hf", model=name[3:], key=NO_KEY, structured="json_schema"
+        )
     models = load_models(path)
     if name in models:
         return models[name]

@@ -20,6 +20,8 @@ from lmad.errors import ConfigError
 
 Provider = Literal["openai", "azure", "openai-compatible", "zhipuai", "hf"]
 PROVIDERS: tuple[str, ...] = get_args(Provider)
+Structured = Literal["json_schema", "json_object", "none"]
+STRUCTURED: tuple[str, ...] = get_args(Structured)
 MAX_PROBLEMS = 3
 """Problems of one entry spelled out in its message; the rest are counted."""
 
@@ -105,6 +107,7 @@ class ModelEntry(Schema):
     api_version: Version | None = Field(None, description=VERSION_TEXT)
     images: bool | None = Field(None, description=BOOL_TEXT)
     json_mode: bool | None = Field(None, description=BOOL_TEXT)
+    structured: Structured | None = Field(None, description=f"one of {', '.join(STRUCTURED)}")
     price_per_million: PriceSchema | None = Field(None, description=PriceSchema.expected)
     limits: LimitsSchema | None = Field(None, description=LimitsSchema.expected)
     image_tokens: ImageTokensSchema | None = Field(None, description=ImageTokensSchema.expected)

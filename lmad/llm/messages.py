@@ -78,15 +78,22 @@ class GenerationParams:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """What a backend is asked: messages, parameters, and the task (which answer schema applies)."""
+    """What a backend is asked: messages, parameters, the task, and the JSON schema of its answer.
+
+    ``schema`` (a JSON schema, or None) is what a model with structured output is held to: sent as
+    ``response_format: json_schema`` to a server, or enforced token by token for ``hf:`` models.
+    The client drops it for models configured with ``structured: none`` or ``json_object``.
+    """
 
     messages: tuple[Message, ...]
     params: GenerationParams = GenerationParams()
     task: str = "chat"
+    schema: dict[str, Any] | None = field(default=None, compare=False, hash=False)
 
     def fingerprint(self) -> dict[str, Any]:
-        """A JSON-able description of everything sent: images by content hash."""
-        return {
+        """A JSON-able description of everything sent: images by content hash; the schema when one
+        is sent (a request without one keeps the key it had before schemas existed)."""
+        described: dict[str, Any] = {
             "messages": [
                 {
                     "role": m.role,
@@ -106,6 +113,9 @@ class ChatRequest:
                 "json_mode": self.params.json_mode,
             },
         }
+        if self.schema is not None:
+            described["schema"] = self.schema
+        return described
 
 
 def request_hash(provider: str, model: str, request: ChatRequest) -> str:

@@ -73,6 +73,32 @@ def chat_kwargs(
     return kwargs
 
 
+def response_format(request: ChatRequest, structured: str) -> dict[str, Any] | None:
+    """OpenAI's ``response_format`` for ``request`` under the model's ``structured`` setting.
+
+    ``json_schema`` sends the request's answer schema (strict: every field required, no others;
+    OpenAI's structured outputs, which vLLM, llama.cpp's server and Ollama accept too);
+    ``json_object`` only asks for some JSON object; ``none`` (or a request that wants no JSON)
+    sends nothing.
+    """
+    if structured == "none" or not request.params.json_mode:
+        return None
+    if structured == "json_schema" and request.schema is not None:
+        schema = {"name": f"{request.task}_answer", "schema": request.schema, "strict": True}
+        return {"type": "json_schema", "json_schema": schema}
+    return {"type": "json_object"}
+
+
+def request_body(model: str, request: ChatRequest, structured: str = "none") -> dict[str, Any]:
+    """The JSON body of a chat-completions request (what a live call and a batch line send)."""
+    messages = [{"role": m.role, "content": openai_content(m)} for m in request.messages]
+    body = chat_kwargs(model, messages, request, None)
+    form = response_format(request, structured)
+    if form is not None:
+        body["response_format"] = form
+    return body
+
+
 def chat_completion_reply(response: Any, where: str) -> Reply:
     """Text and usage of a chat-completion response (OpenAI's format, which ZhipuAI shares).
 
@@ -85,12 +111,15 @@ def chat_completion_reply(response: Any, where: str) -> Reply:
     if text is None:
         raise TransientError(f"{where}: reply without message content")
     usage = getattr(response, "usage", None)
+    details = getattr(usage, "prompt_tokens_details", None)
     return Reply(
         text=text,
         usage=Usage(
             int(getattr(usage, "prompt_tokens", 0) or 0),
             int(getattr(usage, "completion_tokens", 0) or 0),
+            int(getattr(details, "cached_tokens", 0) or 0),
         ),
+        truncated=getattr(response.choices[0], "finish_reason", None) == "length",
     )
 
 
@@ -131,14 +160,14 @@ class OpenAIBackend(Backend):
         base_url: str | None = None,
         azure_endpoint: str | None = None,
         api_version: str | None = None,
-        json_mode: bool = False,
+        structured: str = "none",
         takes_images: bool = True,
     ) -> None:
         import openai
 
         super().__init__(model)
         self._secrets = [api_key]
-        self.json_mode = json_mode
+        self.structured = structured
         self.takes_images = takes_images
         self._errors = openai
         if azure_endpoint:
@@ -156,13 +185,11 @@ class OpenAIBackend(Backend):
     def complete(self, request: ChatRequest, timeout: float | None = None) -> Reply:
         if not self.takes_images and any(m.images for m in request.messages):
             raise FatalError(f"{self.where} takes no images; use the text modality")
-        messages = [{"role": m.role, "content": openai_content(m)} for m in request.messages]
-        limit = None
+        kwargs = request_body(self.model, request, self.structured)
         if timeout is not None:  # a dead address fails in connect_timeout, not the whole timeout
-            limit = self._errors.Timeout(timeout, connect=min(self.connect_timeout, timeout))
-        kwargs = chat_kwargs(self.model, messages, request, limit)
-        if self.json_mode and request.params.json_mode:
-            kwargs["response_format"] = {"type": "json_object"}
+            kwargs["timeout"] = self._errors.Timeout(
+                timeout, connect=min(self.connect_timeout, timeout)
+            )
         try:
             response = self.client.chat.completions.create(**kwargs)
         except Exception as exc:

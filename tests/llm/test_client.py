@@ -48,12 +48,14 @@ class Sleeps(list):
 def make_client(server, tmp_path, cache=True, provider="openai", **kw) -> LLMClient:
     config = ModelConfig(
         name="fake-gpt", provider=provider, model="gpt-fake", base_url=f"{server.url}/v1",
-        json_mode=True, price_input=2.5, price_output=10.0,
+        structured="json_object", price_input=2.5, price_output=10.0,
     )  # fmt: skip
     if provider == "zhipuai":
         backend = ZhipuBackend("glm-fake", ZHIPU_KEY, f"{server.url}/api/paas/v4")
     else:
-        backend = OpenAIBackend("gpt-fake", KEY, base_url=f"{server.url}/v1", json_mode=True)
+        backend = OpenAIBackend(
+            "gpt-fake", KEY, base_url=f"{server.url}/v1", structured="json_object"
+        )
     retry = kw.pop("retry", RetryPolicy(max_retries=3, base_delay=0.01, max_delay=0.05))
     return LLMClient(
         config, backend, ResponseCache(tmp_path / "cache") if cache else None, retry=retry,

@@ -30,7 +30,7 @@ def test_bundled_models_yaml():
     assert {"GPT-4o", "GPT-4o-mini", "GLM-4v-plus", "vllm-local"} <= set(models)
     assert "offline" not in models  # lmad's own analyzer, not a model an LLM client can reach
     gpt = models["GPT-4o"]
-    assert (gpt.provider, gpt.json_mode, gpt.images) == ("openai", True, True)
+    assert (gpt.provider, gpt.structured, gpt.images) == ("openai", "json_schema", True)
     assert gpt.cost(1_000_000, 1_000_000) == pytest.approx(12.5)
     assert models["GLM-4v-plus"].provider == "zhipuai"
     assert models["vllm-local"].key == "none"

@@ -18,8 +18,8 @@ from tests.conftest import ROOT
 HEAD = "GPT-4o:\n  provider: openai\n  model: gpt-4o\n"
 BOOL = "expected true or false (a YAML boolean: write true/false without quotes)"
 MODEL_KEYS = (
-    "provider, model, base_url, api_version, images, json_mode, price_per_million, limits, "
-    "image_tokens, key, key_env, expected_output_tokens"
+    "provider, model, base_url, api_version, images, json_mode, structured, price_per_million, "
+    "limits, image_tokens, key, key_env, expected_output_tokens"
 )
 SECRET = "sk-proj-" + "Zq8Xw3Vb7Nm2Lk5J" * 3
 
@@ -211,7 +211,7 @@ def test_valid_entry_becomes_model_config(tmp_path):
         base_url="https://x.openai.azure.com",
         api_version="2024-10-21",  # an unquoted YAML date is read back as its text
         images=False,
-        json_mode=True,
+        structured="json_object",  # what the older json_mode: true means
         price_input=2.0,
         price_output=10.5,
         requests_per_minute=60.0,
@@ -223,10 +223,10 @@ def test_valid_entry_becomes_model_config(tmp_path):
     )
     assert isinstance(m.price_input, float) and isinstance(m.requests_per_minute, float)
     n = models["N"]  # empty sections mean the defaults; the model id defaults to the name
-    assert (n.model, n.images, n.json_mode, n.price_input, n.requests_per_minute) == (
+    assert (n.model, n.images, n.structured, n.price_input, n.requests_per_minute) == (
         "N",
         True,
-        False,
+        "none",
         0.0,
         None,
     )
