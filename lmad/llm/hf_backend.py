@@ -8,10 +8,15 @@ Two kinds of model are served:
 * plain causal LMs: ``AutoTokenizer`` + ``AutoModelForCausalLM``; text only.
 
 Weights are loaded once per process and shared by every backend naming the same model, device and
-dtype. Local models have no JSON mode: ``params.json_mode`` is ignored and the answer parser copes
-with whatever comes back. ``timeout`` is honoured loosely, as ``generate(max_time=...)``, which stops
-generation after that many seconds and returns what was produced so far.
-torch and transformers are imported only when a model is loaded.
+dtype. Answers are held to their JSON form by constrained decoding (:mod:`lmad.llm.constrained`):
+with ``structured: json_schema`` (the default for ``hf:`` names) a request's answer schema is
+enforced token by token, with ``json_object`` any JSON object is, and ``none`` leaves the model
+free (the answer parser and one repair turn cope with what comes back). ``timeout`` is honoured
+loosely, as ``generate(max_time=...)``, which stops generation after that many seconds and returns
+what was produced so far; a reply stopped by that or by ``max_tokens`` is marked ``truncated``.
+Names go through :func:`lmad.llm.local_models.resolve_hf_model`, so ``hf:smollm2`` is the packaged
+SmolLM2-135M-Instruct (converted once). torch and transformers are imported only when a model is
+loaded.
 """
 
 from __future__ import annotations
@@ -24,7 +29,11 @@ from typing import Any
 
 from lmad.errors import ConfigError
 from lmad.llm.base import Backend, FatalError, Reply, Usage
+from lmad.llm.local_models import resolve_hf_model
 from lmad.llm.messages import ChatRequest, ImagePart, Message, TextPart
+
+ANY_OBJECT = {"type": "object"}
+"""The schema ``structured: json_object`` holds a reply to: some JSON object."""
 
 MODALITIES = {"auto": "auto", "text": "text", "image": "image", "vision": "image"}
 
@@ -177,14 +186,19 @@ class HFBackend(Backend):
     provider = "hf"
 
     def __init__(
-        self, model: str, device: str | None = None, dtype: str = "auto", modality: str = "auto"
+        self,
+        model: str,
+        device: str | None = None,
+        dtype: str = "auto",
+        modality: str = "auto",
+        structured: str = "json_schema",
     ) -> None:
         super().__init__(model)
         if modality not in MODALITIES:
             raise ConfigError(f"hf: unknown modality {modality!r}; use auto, text or image")
-        local = os.path.expanduser(model)
-        path = os.path.abspath(local) if os.path.exists(local) else model
+        self.structured = structured
         try:
+            path = resolve_hf_model(model)
             self.device = resolve_device(device)
             self.dtype = resolve_dtype(dtype, self.device)
             self.loaded = load_model(path, self.device, self.dtype, MODALITIES[modality])
@@ -272,19 +286,24 @@ class HFBackend(Backend):
             return Reply(text="", usage=Usage(prompt_len, 0), cost_usd=0.0)
 
         tokenizer = loaded.tokenizer
-        eos = loaded.model.generation_config.eos_token_id
-        if eos is None:
-            eos = tokenizer.eos_token_id
-        pad = tokenizer.pad_token_id
-        if pad is None:
-            pad = eos[0] if isinstance(eos, list) else eos
+        eos = self._eos_ids()
         gen: dict[str, Any] = {
             "max_new_tokens": params.max_tokens,
             "do_sample": params.temperature > 0,
-            "pad_token_id": pad,
+            "pad_token_id": tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else eos[0],
         }
         if params.temperature > 0:
             gen.update(temperature=params.temperature, top_p=params.top_p)
+        schema = self._schema(request)
+        if schema is not None:
+            from lmad.llm.constrained import constrained_generation
+
+            constrained, _ = constrained_generation(
+                tokenizer, schema, params.temperature, params.top_p
+            )
+            gen.update(constrained)
         if timeout is not None and timeout > 0:
             gen["max_time"] = float(timeout)
         try:
@@ -298,7 +317,25 @@ class HFBackend(Backend):
         new_tokens = output[0, prompt_len:]
         text = tokenizer.decode(new_tokens, skip_special_tokens=True)
         usage = Usage(prompt_tokens=prompt_len, completion_tokens=int(new_tokens.shape[0]))
-        return Reply(text=text, usage=usage, cost_usd=0.0)
+        ended = new_tokens.shape[0] > 0 and int(new_tokens[-1]) in eos
+        return Reply(text=text, usage=usage, cost_usd=0.0, truncated=not ended)
+
+    def _eos_ids(self) -> list[int]:
+        """The token ids that end a reply (the generation config's, else the tokenizer's)."""
+        eos = self.loaded.model.generation_config.eos_token_id
+        if eos is None:
+            eos = self.loaded.tokenizer.eos_token_id
+        return [int(e) for e in (eos if isinstance(eos, list) else [eos]) if e is not None]
+
+    def _schema(self, request: ChatRequest) -> dict[str, Any] | None:
+        """The schema generation is held to: the request's answer schema (``json_schema``), any
+        JSON object (``json_object``), or none (``none``, a request that carries no schema under
+        ``json_schema``, or one that asks for no JSON)."""
+        if not request.params.json_mode:
+            return None
+        if self.structured == "json_schema":
+            return request.schema
+        return ANY_OBJECT if self.structured == "json_object" else None
 
     def close(self) -> None:
         """Nothing to release per backend: the weights stay cached for other backends."""

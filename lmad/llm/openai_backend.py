@@ -73,6 +73,32 @@ def chat_kwargs(
     return kwargs
 
 
+BOUND_KEYWORDS = frozenset({
+    "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
+    "minLength", "maxLength", "pattern", "format", "minItems", "maxItems",
+})  # fmt: skip
+"""Schema bounds left out of what is sent: the subset every schema-enforcing API accepts has
+types, enums, required fields and closed objects, but not numeric or length bounds (OpenAI's strict
+mode rejected them when structured outputs came out); the answer parser checks them instead."""
+
+
+def portable_schema(schema: Any) -> Any:
+    """``schema`` without :data:`BOUND_KEYWORDS` (property names are kept, whatever they are)."""
+    if isinstance(schema, list):
+        return [portable_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    kept: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in BOUND_KEYWORDS:
+            continue
+        if key in ("properties", "$defs", "definitions") and isinstance(value, dict):
+            kept[key] = {name: portable_schema(sub) for name, sub in value.items()}
+        else:
+            kept[key] = portable_schema(value)
+    return kept
+
+
 def response_format(request: ChatRequest, structured: str) -> dict[str, Any] | None:
     """OpenAI's ``response_format`` for ``request`` under the model's ``structured`` setting.
 
@@ -84,7 +110,11 @@ def response_format(request: ChatRequest, structured: str) -> dict[str, Any] | N
     if structured == "none" or not request.params.json_mode:
         return None
     if structured == "json_schema" and request.schema is not None:
-        schema = {"name": f"{request.task}_answer", "schema": request.schema, "strict": True}
+        schema = {
+            "name": f"{request.task}_answer",
+            "schema": portable_schema(request.schema),
+            "strict": True,
+        }
         return {"type": "json_schema", "json_schema": schema}
     return {"type": "json_object"}
 

@@ -19,6 +19,7 @@ from itertools import accumulate
 from typing import Any
 
 from lmad.anomaly_types import ANOMALY_TYPES
+from lmad.series.answer_schema import CONFIDENCE_MAX, CONFIDENCE_MIN
 
 
 class AnswerError(ValueError):
@@ -71,7 +72,8 @@ _TYPE_DEFINITIONS = {
 _ALLOWED = ", ".join(ANOMALY_TYPES)
 
 ANSWER_SCHEMA_TEXT = (
-    '{"anomalies": [{"start": <int>, "end": <int>, "confidence": <1-4>, '
+    '{"anomalies": [{"start": <int>, "end": <int>, '
+    f'"confidence": <{CONFIDENCE_MIN}-{CONFIDENCE_MAX}>, '
     '"type": "<' + "|".join(ANOMALY_TYPES) + '>", "explanation": "<why>"}], '
     '"description": "<what the window shows>"}\n'
     "- start and end are integer positions inside the window, counted from its first point (0); "
@@ -169,8 +171,11 @@ def _to_confidence(value: Any, where: str, warnings: list[str]) -> int:
         raise AnswerError(f"{where}: confidence missing")
     x = _number(value)
     if x is None or not x.is_integer():
-        raise AnswerError(f"{where}: confidence must be an integer from 1 to 4, not {value!r}")
-    clamped = min(4, max(1, int(x)))
+        raise AnswerError(
+            f"{where}: confidence must be an integer from {CONFIDENCE_MIN} to {CONFIDENCE_MAX}, "
+            f"not {value!r}"
+        )
+    clamped = min(CONFIDENCE_MAX, max(CONFIDENCE_MIN, int(x)))
     if clamped != x:
         warnings.append(f"{where}: confidence {int(x)} clamped to {clamped}")
     return clamped

@@ -27,9 +27,18 @@ from lmad.series.prompts import PromptBuilder
 from lmad.series.render import render_zoom_views
 
 REFERENCE_REPAIR = 'Answer again with only this JSON object: {"normal_pattern": "<description>"}'
+CUT_REFERENCE = (
+    "the reply was cut off by the generation limit (--max_tokens or --timeout), so it cannot "
+    "stand as the normal pattern; raise the limit or use a model that stops by itself"
+)
 ESTIMATE_DESCRIPTION = "word " * 400
 """Stands in for a reference description not yet known when a run is estimated (TAMA asks for
 300-400 words)."""
+
+
+def truncated(result: JSONResult) -> bool:
+    """Whether the reply the answer was read from stopped at the token or time limit."""
+    return bool(result.replies) and result.replies[-1].truncated
 
 
 class LLMAnalyzer(Analyzer):
@@ -106,6 +115,8 @@ class LLMAnalyzer(Analyzer):
             result = self.client.complete_json(
                 self.reference_request(job), parse_reference, lambda e: REFERENCE_REPAIR, refresh
             )
+            if result.ok and truncated(result):
+                result.error = CUT_REFERENCE
             answer = {"normal_pattern": result.value} if result.ok else None
             return self._record(job, result, answer)
 
@@ -155,6 +166,7 @@ class LLMAnalyzer(Analyzer):
             error=result.error,
             repaired=result.repaired,
             cached=all(r.cached for r in result.replies),
+            truncated=truncated(result),
         )
 
     # -- running -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import numpy as np
 from lmad.llm.messages import ChatRequest, GenerationParams, ImagePart, Message, TextPart
 from lmad.llm.messages import assistant as assistant_turn
 from lmad.llm.messages import system as system_turn
+from lmad.series.answer_schema import answer_schema, reference_schema
 from lmad.series.answers import ANSWER_SCHEMA_TEXT
 from lmad.series.text import serialize, serialize_index_value
 
@@ -126,7 +127,9 @@ class PromptBuilder:
 
     def reference_request(self, parts: list[ImagePart | TextPart]) -> ChatRequest:
         message = self._user(reference_prompt(len(parts), self.intro), parts, "Reference")
-        return ChatRequest((system_turn(SYSTEM), message), self.params, task="reference")
+        return ChatRequest(
+            (system_turn(SYSTEM), message), self.params, "reference", reference_schema()
+        )
 
     def history(self, reference_parts: list, reference_answer: str | None) -> tuple[Message, ...]:
         """The conversation every window starts from: system, references and their description."""
@@ -139,7 +142,9 @@ class PromptBuilder:
         n_refs = sum(1 for m in history if m.role == "user")
         text = analysis_prompt(self.intro, self.window_size, self.modality, n_refs)
         message = self._user(text, [part], "Window")
-        return ChatRequest((*history, message), self.params, task="analysis")
+        return ChatRequest(
+            (*history, message), self.params, "analysis", answer_schema(self.window_size)
+        )
 
     def reflection_request(
         self, analysis: ChatRequest, first_answer: dict, values: np.ndarray, zoom_pngs: list[bytes]
@@ -157,7 +162,7 @@ class PromptBuilder:
             ]
         message = Message("user", (TextPart(text), *parts))
         messages = (*analysis.messages, assistant_turn(json.dumps(first_answer)), message)
-        return ChatRequest(messages, self.params, task="reflection")
+        return ChatRequest(messages, self.params, "reflection", answer_schema(self.window_size))
 
     def _user(self, text: str, parts: list, label: str) -> Message:
         content: list = [TextPart(text)]
