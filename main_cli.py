@@ -3,6 +3,7 @@
     python main_cli.py --dataset UCR --normal_reference 3 --LLM GPT-4o
     python main_cli.py --dataset UCR --LLM offline            # no key, no GPU: a non-LLM analyzer
     python main_cli.py --dataset UCR --LLM GPT-4o --dry_run   # tokens and dollars, nothing sent
+    python main_cli.py --dataset UCR --LLM GPT-4o --batch     # Batch API: half price, <= 24 h
 
 Reads data/processed/<dataset>/ (run make_dataset.py first) and appends one JSONL record per series,
 window, channel and stage to data/runs/<subtask>/<dataset>_<LLM>_image.jsonl as each answer arrives.
@@ -10,7 +11,14 @@ An interrupted run resumes where it stopped; answers already paid for come from 
 A window is sent only after the reference of its series and channel was answered.
 
 Exit codes: 0 every answer is there; 1 some answers failed or are blocked by a failed reference
-(run the same command again to ask just those); 2 bad input (one `error:` line, nothing sent).
+(run the same command again to ask just those); 2 bad input (one `error:` line, nothing sent);
+3 (--batch only) batches are still in flight when --batch_wait runs out: run the same command
+again to poll them (nothing is submitted twice).
+
+--batch (openai, azure, zhipuai) sends each stage's requests as a JSONL file through the provider's
+Batch API: the reference batch, then the analysis batch, then self-reflection (repair turns go in
+the batch after the reply they repair). Batch ids and results are kept next to the run log in
+<log>.batch.json and <log>.batch/; answers go through the same checks into the same run log.
 """
 
 from __future__ import annotations
@@ -93,6 +101,25 @@ def build_parser(modality: str = "image") -> ArgumentParser:
         "--dry_run", action="store_true", help="print estimated tokens and cost, send nothing"
     )
     p.add_argument("--no_cache", action="store_true", help="do not read or write data/cache/llm")
+    p.add_argument(
+        "--batch",
+        action="store_true",
+        help="send through the provider's Batch API (openai, azure, zhipuai): half price, no\n"
+        "per-minute limit, answers within 24 h; stop and rerun to poll (exit code 3 meanwhile)",
+    )
+    p.add_argument(
+        "--batch_wait",
+        type=non_negative_int,
+        default=None,
+        help="with --batch: seconds to wait for batches before exiting with code 3\n"
+        "(default: until every batch is back; 0: submit or poll once)",
+    )
+    p.add_argument(
+        "--batch_poll",
+        type=positive_float,
+        default=60.0,
+        help="with --batch: seconds between polls (default %(default)s)",
+    )
     add_generation_flags(p)
     p.set_defaults(modality=modality)
     return p
@@ -104,15 +131,28 @@ def main(argv=None, modality: str = "image") -> int:
     from lmad.series.analyzers import open_analyzer
     from lmad.series.pipeline import TamaRun
 
-    analyzer = open_analyzer(
-        args.LLM,
-        generation_params(args),
-        args.models,
-        args.keys,
-        cache_under(args.data_dir),
-        args.no_cache,
-        client_options(args),
-    )
+    if args.batch:
+        from lmad.series.batch_run import check_batch_llm
+
+        check_batch_llm(args.LLM, args.models)
+    note = None
+    if args.dry_run:  # counts with the model's tokenizer; never loads an hf: model's weights
+        from lmad.series.fit import open_dry_analyzer
+
+        cache = None if args.no_cache else cache_under(args.data_dir)
+        analyzer, note = open_dry_analyzer(
+            args.LLM, generation_params(args), args.models, args.keys, cache
+        )
+    else:
+        analyzer = open_analyzer(
+            args.LLM,
+            generation_params(args),
+            args.models,
+            args.keys,
+            cache_under(args.data_dir),
+            args.no_cache,
+            client_options(args),
+        )
     options = RunOptions(
         dataset=args.dataset,
         llm=args.LLM,
@@ -132,19 +172,28 @@ def main(argv=None, modality: str = "image") -> int:
             f"note: --LLM {analyzer.name} is not an LLM; tables call it {analyzer.label}",
             file=sys.stderr,
         )
+    forecast = run.preflight()  # a request larger than the context window stops the run here
     if args.dry_run:
-        e = run.estimate()
-        print(
-            f"dry run for {analyzer.name}: {e.requests} requests (plus self-reflection for windows "
-            f"with anomalies), ~{e.prompt_tokens} prompt + ~{e.completion_tokens} completion "
-            f"tokens, ~${e.cost_usd:.2f}; nothing was sent"
-        )
+        print("\n".join(forecast.lines()))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         return 0
-    summary = run.execute()
+    if args.batch:
+        from lmad.series.batch_run import BatchRun
+
+        outcome = BatchRun(run, analyzer.client).wait(args.batch_wait, args.batch_poll)
+        summary = outcome.summary
+    else:
+        summary = run.execute()
     print(f"run log: {summary.log_path}")
     for line in summary.lines():
         print(line)
     print(f"usage: {analyzer.usage_summary()}")
+    if args.batch:
+        print("\n".join(outcome.lines()))
+        if outcome.in_flight:
+            print(outcome.in_flight_line(), file=sys.stderr)
+            return outcome.exit_code
     if summary.problems:
         shown = ", ".join(summary.problems[:10])
         more = f" and {len(summary.problems) - 10} more" if len(summary.problems) > 10 else ""

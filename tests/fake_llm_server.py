@@ -2,14 +2,23 @@
 
 Any POST whose path ends in ``/chat/completions`` is answered (OpenAI ``/v1/...``, Azure
 ``/openai/deployments/<name>/...``, ZhipuAI ``/api/paas/v4/...``). Each request takes the next
-behaviour pushed with :meth:`FakeLLMServer.push`, or the default:
+behaviour pushed with :meth:`FakeLLMServer.push`, or the default (the lines of a batch too: the
+files and batches endpoints are ``server.batch_api``, :mod:`tests.fake_batch_api`):
 
-- ``{"answer": "text"}`` (optionally ``"usage": {...}``) or ``{"answer_fn": callable(body) -> str}``
+- ``{"answer": "text"}`` (optionally ``"usage": {...}``, ``"finish_reason": "length"``) or
+  ``{"answer_fn": callable(body) -> str}``
 - ``{"latency": seconds}`` before answering (combines with the others)
 - ``{"status": 429, "retry_after": "0.1"}`` or any status, with an OpenAI-style error body
 - ``{"malformed": True}``: status 200 with a body that is not JSON
 - ``{"truncated": True}``: a Content-Length longer than the body, then the connection closes
 - ``{"drop": True}``: the connection closes without any response
+
+Without an explicit ``usage``, a live reply reports the usage a real server would: prompt tokens of
+the chat-templated messages under SmolLM2's tokenizer, the answer's tokens, and OpenAI-style
+``prompt_tokens_details.cached_tokens`` for a prefix shared with an earlier prompt. The server also
+answers llama.cpp's ``/props``, ``/tokenize`` and ``/apply-template`` and ``/v1/models``
+(``kind``, ``context_window``; :mod:`tests.fake_llamacpp`); those calls are not chat requests and
+are kept in ``server.llamacpp.requests``, not ``server.requests``.
 """
 
 from __future__ import annotations
@@ -22,9 +31,19 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fake_batch_api import FakeBatchAPI
+from tests.fake_llamacpp import FakeLlamaCpp
+
 
 class FakeLLMServer:
-    def __init__(self, default: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        default: dict[str, Any] | None = None,
+        kind: str = "llamacpp",
+        context_window: int = 131072,
+    ) -> None:
+        """``kind`` and ``context_window``: the endpoints and context size it reports
+        (``server.llamacpp``, :mod:`tests.fake_llamacpp`)."""
         self.default = default or {"answer": '{"anomalies": [], "description": "none"}'}
         self.script: deque[dict[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
@@ -32,6 +51,8 @@ class FakeLLMServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._server: ThreadingHTTPServer | None = None
+        self.batch_api = FakeBatchAPI(self)  # files and batches endpoints (tests/fake_batch_api.py)
+        self.llamacpp = FakeLlamaCpp(kind, context_window)  # usage, /props, /models, /tokenize
 
     # -- control ---------------------------------------------------------------------------------
     def push(self, *behaviours: dict[str, Any]) -> FakeLLMServer:
@@ -73,7 +94,9 @@ class FakeLLMServer:
         self.stop()
 
 
-def completion_body(answer: str, model: str, usage: dict[str, int] | None = None) -> bytes:
+def completion_body(
+    answer: str, model: str, usage: dict[str, int] | None = None, finish_reason: str = "stop"
+) -> bytes:
     usage = usage or {"prompt_tokens": 1000, "completion_tokens": 100}
     usage = {**usage, "total_tokens": usage["prompt_tokens"] + usage["completion_tokens"]}
     return json.dumps(
@@ -86,7 +109,7 @@ def completion_body(answer: str, model: str, usage: dict[str, int] | None = None
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": answer},
-                    "finish_reason": "stop",
+                    "finish_reason": finish_reason,
                 }
             ],
             "usage": usage,
@@ -107,7 +130,13 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             # client's delayed ACK add about 40 ms to every response.
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
+        def do_GET(self) -> None:
+            if not fake.llamacpp.route(self) and not fake.batch_api.route(self):
+                self._send(404, b'{"error": {"message": "not found"}}')
+
         def do_POST(self) -> None:
+            if fake.llamacpp.route(self) or fake.batch_api.route(self):
+                return
             length = int(self.headers.get("Content-Length", 0))
             raw = self.rfile.read(length)
             try:
@@ -145,7 +174,12 @@ def _make_handler(fake: FakeLLMServer) -> type[BaseHTTPRequestHandler]:
             answer = (
                 behaviour["answer_fn"](body) if "answer_fn" in behaviour else behaviour["answer"]
             )
-            payload = completion_body(answer, body.get("model", "fake"), behaviour.get("usage"))
+            payload = completion_body(
+                answer,
+                body.get("model", "fake"),
+                behaviour.get("usage") or fake.llamacpp.usage(body, answer),
+                behaviour.get("finish_reason", "stop"),
+            )
             if behaviour.get("truncated"):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from lmad.errors import ConfigError, UserError
 from lmad.llm.base import Backend, ConnectFailure, FatalError, Reply, TransientError, Usage
+from lmad.llm.batch_session import BatchSession, Deferred
 from lmad.llm.cache import DEFAULT_CACHE, ResponseCache
 from lmad.llm.config import (
     KEYS_FILE,
@@ -75,6 +76,7 @@ class JSONResult:
         return Usage(
             sum(r.usage.prompt_tokens for r in self.replies if not r.cached),
             sum(r.usage.completion_tokens for r in self.replies if not r.cached),
+            sum(r.usage.cached_tokens for r in self.replies if not r.cached),
         )
 
     @property
@@ -113,6 +115,7 @@ class LLMClient:
         self.sleep = sleep
         self.clock = clock
         self.meter = CostMeter()
+        self.batch: BatchSession | None = None  # batch mode: replies of batches, pending requests
         self._reached = False  # set once the server has accepted a connection (answered or not)
         self._first_attempt: float | None = None
         self._lock = threading.Lock()
@@ -137,17 +140,32 @@ class LLMClient:
         return request
 
     def complete(self, request: ChatRequest, refresh: bool = False) -> Reply:
-        """One reply: from the cache when present (unless ``refresh``), else from the provider."""
+        """One reply: from the cache when present (unless ``refresh``), else from the provider.
+
+        In batch mode (``self.batch`` set, :mod:`lmad.llm.batch_session`) a finished batch's reply
+        comes first, and a request with neither is not sent but raises ``Deferred``.
+        """
         request = self.sent_form(request)
         key = self.key_for(request)
+        if self.batch is not None:  # a batch's reply first: paid (once, at the batch price)
+            served = self.batch.serve(key)
+            if served is not None:
+                if self.cache is not None:
+                    self.cache.put(key, served, self.config.provider, self.config.model)
+                return served  # metered when its job is logged (BatchSession.settle)
         if self.cache is not None and not refresh:
             hit = self.cache.get(key)
             if hit is not None:
                 self.meter.add(hit)
                 return hit
+        if self.batch is not None:
+            self.batch.defer(key, request)  # raises Deferred: asked in the next batch
         reply = self._send(request)
         reply.request_hash = key
-        reply.cost_usd = self.config.cost(reply.usage.prompt_tokens, reply.usage.completion_tokens)
+        usage = reply.usage
+        reply.cost_usd = self.config.cost(
+            usage.prompt_tokens, usage.completion_tokens, usage.cached_tokens
+        )
         if self.cache is not None:
             self.cache.put(key, reply, self.config.provider, self.config.model)
         self.meter.add(reply)
@@ -258,7 +276,12 @@ class LLMClient:
             request.params,
             task="repair",
         )
-        second = self.complete(repair, refresh=refresh)
+        try:
+            second = self.complete(repair, refresh=refresh)
+        except Deferred:  # batch mode: the repair goes in the next batch, and the job with it
+            if self.batch is not None:
+                self.batch.release(first.request_hash)
+            raise
         try:
             return JSONResult(parse(second.text), second.text, None, True, [first, second])
         except ValueError as exc:
@@ -314,7 +337,7 @@ def build_backend(config: ModelConfig, keys_path: str | Path = KEYS_FILE) -> Bac
     if config.provider == "hf":
         from lmad.llm.hf_backend import HFBackend
 
-        return HFBackend(config.model)
+        return HFBackend(config.model, structured=config.structured)
     key = load_api_key(config, keys_path)
     if config.provider == "zhipuai":
         from lmad.llm.zhipu_backend import ZhipuBackend

@@ -34,6 +34,7 @@ from lmad.llm.config_schema import (
 from lmad.llm.options import KEYS_FILE, MODELS_FILE
 
 __all__ = [
+    "BATCH_DISCOUNT",
     "DEFAULT_KEY",
     "NO_KEY",
     "PROVIDERS",
@@ -55,7 +56,18 @@ DEFAULT_KEY = {
     "openai-compatible": ("openai-compatible", "OPENAI_COMPATIBLE_API_KEY"),
 }
 NO_KEY = "none"
-SETTINGS = {"base_url", "api_version", "images", "key", "key_env"}
+BATCH_DISCOUNT = {"openai": 0.5, "azure": 0.5, "zhipuai": 0.5}
+"""Providers with a Batch API (files + batches, OpenAI's shape) and its price cut: half price at
+OpenAI (platform.openai.com/docs/guides/batch), Azure OpenAI's global batch and ZhipuAI."""
+SETTINGS = {
+    "base_url",
+    "api_version",
+    "images",
+    "key",
+    "key_env",
+    "batch_discount",
+    "context_window",
+}
 """Entry fields copied to :class:`ModelConfig` under the same name (with expected_output_tokens)."""
 
 
@@ -96,15 +108,47 @@ class ModelConfig:
     key_env: str | None = None
     image_tokens: ImageTokenRule = field(default_factory=ImageTokenRule)
     expected_output_tokens: int = 600
+    price_cached_input: float | None = None
+    """US dollars per million prompt tokens served from the provider's prompt cache (OpenAI's
+    ``usage.prompt_tokens_details.cached_tokens``); None: charged at ``price_input``."""
+    context_window: int | None = None
+    """Tokens of prompt and reply together the model takes (models.yaml ``context_window``); None:
+    asked of the server or read from the model's config when a run starts
+    (:mod:`lmad.llm.context`)."""
+    batch_discount: float | None = None
+    """The share of the price the provider's Batch API takes off (models.yaml ``batch_discount``);
+    None: the provider's own (:data:`BATCH_DISCOUNT`), and no batch mode for providers without one."""
 
     @property
     def sends_schema(self) -> bool:
         """Whether requests carry their answer's JSON schema (``structured: json_schema``)."""
         return self.structured == "json_schema"
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """US dollars for the given token counts at this model's prices (per million tokens)."""
-        return (prompt_tokens * self.price_input + completion_tokens * self.price_output) / 1e6
+    @property
+    def batch_cut(self) -> float | None:
+        """The Batch API's price cut (0.5: half price), or None when the model has no Batch API:
+        ``batch_discount`` when set (an OpenAI-compatible server that implements OpenAI's Batch
+        API opts in with it), else the provider's (:data:`BATCH_DISCOUNT`)."""
+        if self.provider == "hf":  # runs in this process: nothing to batch
+            return None
+        if self.batch_discount is not None:
+            return self.batch_discount
+        return BATCH_DISCOUNT.get(self.provider)
+
+    def cost(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0) -> float:
+        """US dollars for the given token counts at this model's prices (per million tokens).
+
+        ``cached_tokens`` (part of ``prompt_tokens``) are charged at ``price_cached_input``.
+        """
+        cached = min(max(cached_tokens, 0), prompt_tokens)
+        cached_price = (
+            self.price_input if self.price_cached_input is None else self.price_cached_input
+        )
+        return (
+            (prompt_tokens - cached) * self.price_input
+            + cached * cached_price
+            + completion_tokens * self.price_output
+        ) / 1e6
 
 
 def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
@@ -122,6 +166,7 @@ def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
         model=checked.model or name,
         price_input=price.input or 0.0,
         price_output=price.output or 0.0,
+        price_cached_input=price.cached_input,
         requests_per_minute=limits.requests_per_minute,
         tokens_per_minute=limits.tokens_per_minute,
         image_tokens=ImageTokenRule(**rule),

@@ -47,6 +47,7 @@ PRICE_TEXT = "a number >= 0 (US dollars per million {} tokens, without quotes)"
 RATE_TEXT = "a number > 0 (without quotes)"
 COUNT_TEXT = "a whole number >= 0 (without quotes)"
 SIZE_TEXT = "a whole number > 0 (without quotes)"
+DISCOUNT_TEXT = "a number >= 0 and < 1 (the Batch API's price cut: 0.5 = half price)"
 
 
 class Schema(BaseModel):
@@ -57,14 +58,20 @@ class Schema(BaseModel):
 
 
 class PriceSchema(Schema):
-    """``price_per_million: {input, output}``."""
+    """``price_per_million: {input, output, cached_input}``; ``cached_input`` is the price of
+    prompt tokens the provider serves from its prompt cache (unset: the input price)."""
 
-    expected: ClassVar[str] = "a mapping {input: <$ per million>, output: <$ per million>}"
+    expected: ClassVar[str] = (
+        "a mapping {input: <$ per million>, output: <$ per million>, cached_input: <$ per million>}"
+    )
     input: float | None = Field(
         None, ge=0, allow_inf_nan=False, description=PRICE_TEXT.format("input")
     )
     output: float | None = Field(
         None, ge=0, allow_inf_nan=False, description=PRICE_TEXT.format("output")
+    )
+    cached_input: float | None = Field(
+        None, ge=0, allow_inf_nan=False, description=PRICE_TEXT.format("cached input")
     )
 
 
@@ -116,6 +123,12 @@ class ModelEntry(Schema):
     )
     key_env: Name | None = Field(None, description="the name of an environment variable (a string)")
     expected_output_tokens: int | None = Field(None, gt=0, description=SIZE_TEXT)
+    context_window: int | None = Field(
+        None, gt=0, description="a whole number > 0 (tokens of prompt and reply together)"
+    )
+    batch_discount: float | None = Field(
+        None, ge=0, lt=1, allow_inf_nan=False, description=DISCOUNT_TEXT
+    )
 
 
 class KeySection(Schema):

@@ -17,7 +17,7 @@ one from the ``--LLM`` name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from lmad.series.processed import ProcessedSplit
 
 OFFLINE = "offline"
 """The ``--LLM`` name of the built-in non-LLM analyzer."""
-ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+ZERO_USAGE = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0, "cost_usd": 0.0}
 
 
 @dataclass
@@ -133,8 +133,11 @@ class Analyzer:
         for job in jobs:
             yield job, fn(job)
 
-    def estimate(self, references: list[Job], analyses: list[Job]) -> Estimate:
-        """Requests, tokens and dollars of the jobs (nothing for an analyzer that sends nothing)."""
+    def estimate(
+        self, references: list[Job], analyses: list[Job], records: Sequence[dict] = ()
+    ) -> Estimate:
+        """Requests, tokens and dollars of the jobs (nothing for an analyzer that sends nothing);
+        ``records``: the run log so far (observed reply lengths and repair rate)."""
         return Estimate()
 
     @property

@@ -11,8 +11,7 @@ hash (docs/design.md, "Run log").
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from lmad.llm.base import TransientError
@@ -161,6 +160,7 @@ class LLMAnalyzer(Analyzer):
             usage={
                 "prompt_tokens": result.usage.prompt_tokens,
                 "completion_tokens": result.usage.completion_tokens,
+                "cached_tokens": result.usage.cached_tokens,
                 "cost_usd": round(result.cost_usd, 8),
             },
             error=result.error,
@@ -176,20 +176,17 @@ class LLMAnalyzer(Analyzer):
         """At most the client's ``concurrency`` requests in flight; a fatal error stops the map."""
         return self.client.map(fn, jobs)
 
-    def estimate(self, references: list[Job], analyses: list[Job]) -> Estimate:
-        """Tokens and dollars of the reference and analysis requests (nothing is sent).
-
-        The reference description is not known before the run; a 400-word placeholder stands in.
-        Reflection requests, sent only for windows with anomalies, are not included.
+    def estimate(
+        self, references: list[Job], analyses: list[Job], records: Sequence[dict] = ()
+    ) -> Estimate:
+        """Tokens and dollars of the reference and analysis requests (nothing is sent), counted
+        by the model's tokenizer where one can be had offline; with the upper bounds of repairs
+        and, when the jobs ask for it, self-reflections. ``records``: the run log so far.
+        Stand-ins for what is not known yet: :mod:`lmad.series.forecast`.
         """
-        requests = [self.reference_request(job) for job in references]
-        for job in analyses:
-            if job.reference is not None:
-                placeholder = {"request_hash": "estimate"}
-                placeholder["answer"] = {"normal_pattern": ESTIMATE_DESCRIPTION}
-                job = replace(job, reference=placeholder)
-            requests.append(self.analysis_request(job))
-        return self.client.estimate(requests)
+        from lmad.series.forecast import estimate_jobs
+
+        return estimate_jobs(self, references, analyses, records)
 
     @property
     def cost_usd(self) -> float:

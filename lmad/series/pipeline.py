@@ -16,10 +16,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm.auto import tqdm
 
 from lmad.errors import ConfigError
+from lmad.llm.batch_session import Deferred
 from lmad.llm.cost import Estimate
 from lmad.series.analyzers import ZERO_USAGE, Analyzer, Job, SeriesWork
 from lmad.series.preflight import check_log_fits, check_window_files
@@ -35,6 +37,9 @@ from lmad.series.records import record_key, record_status
 from lmad.series.run_options import RunOptions
 from lmad.series.run_state import Plan, RunState, RunSummary
 from lmad.series.runlog import RunLog, run_log_path
+
+if TYPE_CHECKING:
+    from lmad.series.fit import Forecast
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +73,9 @@ class TamaRun:
         )
         check_log_fits(self.log, self.work, options)
         self._check_files()
+        self.hold: set[tuple] = set()
+        """``(stage, *key)`` of items not to ask again in this process (a reference's key has no
+        window): a batch run's items already logged as failed by one of its passes."""
 
     def _load(self, root: Path, series: str) -> SeriesWork:
         o = self.options
@@ -177,22 +185,19 @@ class TamaRun:
         items = {item.series: item for item in self.work}
         a = self.analyzer
         state = self.state()
-        refs = [
-            self.job("reference", items[s], None, c)
-            for s, c in state.keys_with("reference", "missing", "failed")
-        ]
+        refs = [self.job("reference", items[s], None, c) for s, c in self._todo(state, "reference")]
         self._stage("reference", refs, a.reference, summary, show_progress)
         state = self.state()
         self._log_blocked(state, items)
         analysis = [
             self.job("analysis", items[s], w, c, state.reference_of(s, c).record)
-            for s, w, c in state.keys_with("analysis", "missing", "failed")
+            for s, w, c in self._todo(state, "analysis")
         ]
         self._stage("analysis", analysis, a.analyse, summary, show_progress)
         state = self.state()
         reflect = [
             self.job("reflection", items[s], w, c, *self._conditions(state, s, w, c))
-            for s, w, c in state.keys_with("reflection", "missing", "failed")
+            for s, w, c in self._todo(state, "reflection")
         ]
         self._stage("reflection", reflect, a.reflect, summary, show_progress)
         state = self.state()
@@ -200,6 +205,16 @@ class TamaRun:
         summary.problems = state.problems()
         summary.incomplete = state.incomplete_line()
         return summary
+
+    def _todo(self, state: RunState, stage: str) -> list[tuple]:
+        """Keys of ``stage`` to ask: missing or failed, less :attr:`hold`, and only windows whose
+        reference is answered (in batch mode a reference may still be in a batch)."""
+        keys = [
+            k for k in state.keys_with(stage, "missing", "failed") if (stage, *k) not in self.hold
+        ]
+        if stage != "analysis":
+            return keys
+        return [k for k in keys if state.reference_of(k[0], k[2]).status == "answered"]
 
     @staticmethod
     def _conditions(state: RunState, series: str, window: int, channel: int) -> tuple:
@@ -244,6 +259,9 @@ class TamaRun:
         failed = 0
         with bar:  # closed on errors too, so an error line starts a line of its own
             for _, record in self.analyzer.map(lambda j: answer(j, j.key in tried), jobs):
+                if isinstance(record, Deferred):  # batch mode: in the next batch, not a failure
+                    bar.update(1)
+                    continue
                 if isinstance(record, Exception):
                     raise record
                 self.log.append(record)
@@ -255,9 +273,11 @@ class TamaRun:
                 bar.set_postfix(failed=failed, usd=f"{self.analyzer.cost_usd:.4f}")
 
     def estimate(self) -> Estimate:
-        """Requests, tokens and dollars of the references and analyses still to do (not sent).
+        """Requests, tokens and dollars of the references and analyses still to do (not sent),
+        with the upper bounds of repairs and self-reflections (:mod:`lmad.series.forecast`).
 
-        Windows whose reference is not answered yet are estimated with a stand-in description.
+        Windows whose reference is answered are estimated with its description; the others with
+        a stand-in description. The run log so far gives reply lengths and the repair rate.
         """
         state = self.state()
         items = {item.series: item for item in self.work}
@@ -266,8 +286,17 @@ class TamaRun:
             for s, c in state.keys_with("reference", "missing", "failed")
         ]
         pending = {"request_hash": "estimate"} if self.options.normal_reference > 0 else None
-        analyses = [
-            self.job("analysis", items[s], w, c, pending)
-            for s, w, c in state.keys_with("analysis", "missing", "failed", "blocked")
-        ]
-        return self.analyzer.estimate(references, analyses)
+        analyses = []
+        for s, w, c in state.keys_with("analysis", "missing", "failed", "blocked"):
+            reference = state.reference_of(s, c)
+            known = reference.record if reference.status == "answered" else None
+            analyses.append(self.job("analysis", items[s], w, c, known or pending))
+        return self.analyzer.estimate(references, analyses, self.log.records)
+
+    def preflight(self) -> Forecast:
+        """Before the first request: the estimate, and the check that the largest request fits
+        the model's context window (:mod:`lmad.series.fit`); a request that cannot fit stops the
+        run with a :class:`~lmad.errors.UserError` that says what would fit."""
+        from lmad.series.fit import preflight
+
+        return preflight(self)

@@ -83,7 +83,9 @@ def test_estimate_run_counts_text_images_and_cost():
     config = ModelConfig("GPT-4o", "openai", "gpt-4o", price_input=2.5, price_output=10.0)
     request = ChatRequest((user("1 2 3,4 5", [ImagePart(png(size=(2000, 400)))]),))
     prompt = estimate_prompt_tokens(request, config)
-    assert prompt == 3 + 4 + 6 + 765  # priming, message overhead, text pieces, one image
+    # reply priming, message overhead (OpenAI's 3 and 3), o200k pieces "1"," ","2"," ","3",",",
+    # "4"," ","5", one image
+    assert prompt == 3 + 3 + 9 + 765
     estimate = estimate_run([request, request], config)
     assert estimate.requests == 2 and estimate.prompt_tokens == 2 * prompt
     assert estimate.completion_tokens == 2 * 600

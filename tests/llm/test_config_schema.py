@@ -19,7 +19,7 @@ HEAD = "GPT-4o:\n  provider: openai\n  model: gpt-4o\n"
 BOOL = "expected true or false (a YAML boolean: write true/false without quotes)"
 MODEL_KEYS = (
     "provider, model, base_url, api_version, images, json_mode, structured, price_per_million, "
-    "limits, image_tokens, key, key_env, expected_output_tokens"
+    "limits, image_tokens, key, key_env, expected_output_tokens, context_window, batch_discount"
 )
 SECRET = "sk-proj-" + "Zq8Xw3Vb7Nm2Lk5J" * 3
 
@@ -54,7 +54,8 @@ def keys_error(tmp_path, text: str) -> str:
 
 def test_price_per_million_must_be_a_mapping(tmp_path):
     assert models_error(tmp_path, "  price_per_million: cheap") == (
-        "price_per_million: expected a mapping {input: <$ per million>, output: <$ per million>}"
+        "price_per_million: expected a mapping {input: <$ per million>, output: <$ per million>, "
+        "cached_input: <$ per million>}"
     )
     assert models_error(tmp_path, "  price_per_million: {input: two, output: 1}") == (
         "price_per_million.input: expected a number >= 0 (US dollars per million input "
@@ -120,7 +121,7 @@ def test_booleans_are_yaml_booleans_only(tmp_path, key, value):
         (
             "  price_per_million: {inputs: 1, output: 2}",
             "price_per_million: unknown key 'inputs' (did you mean 'input'?); "
-            "allowed keys: input, output",
+            "allowed keys: input, output, cached_input",
         ),
         (
             "  image_tokens: {mode: fixed, bas: 258}",

@@ -62,7 +62,12 @@ def answer_of(analyzer: OfflineAnalyzer, job: Job) -> dict:
     stage = {"reference": analyzer.reference, "analysis": analyzer.analyse}
     record = stage.get(job.stage, analyzer.reflect)(job, False)
     assert record["status"] == "answered" and record["error"] is None
-    assert record["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "cost_usd": 0.0}
+    assert record["usage"] == {
+        "prompt_tokens": 0,
+        "completion_tokens": 0,
+        "cached_tokens": 0,
+        "cost_usd": 0.0,
+    }
     assert json.loads(record["raw"])[
         "description" if job.stage != "reference" else "normal_pattern"
     ]

@@ -39,7 +39,11 @@ def test_index_value_round_trip():
 
 
 def test_token_estimate_counts_digit_groups_and_punctuation():
-    assert estimate_tokens("1 2 3 4,- 5 6 7") == 9
+    # GPT-4o's pre-tokeniser: a space before a digit is a piece of its own, ",-" one piece
+    assert estimate_tokens("1 2 3 4,- 5 6 7") == 14
+    assert estimate_tokens("1 2 3 4,- 5 6 7", "digits") == 14
+    assert estimate_tokens("0:1.234,1:-0.5") == 11  # 0 : 1 . 234 , 1 :- 0 . 5
+    assert estimate_tokens("0:1.234,1:-0.5", "digits") == 13  # every digit alone
     assert estimate_tokens("12345") == 2  # 123 and 45
     assert estimate_tokens("Hello, world") == 3
 
