@@ -7,10 +7,10 @@ with token masks: the "Guidance" approach, https://github.com/guidance-ai/llguid
 
 Two details keep a small model's reply finite and samplable:
 
-* :func:`bounded_schema` gives every string without a ``maxLength`` one (and every array without
-  ``maxItems`` one), so a model that loops inside a string is made to close it instead of running
-  to the token limit with half a JSON object;
-* replies are compact (:data:`JSON_FORM`), so whitespace cannot run on either;
+* the schema is bounded to the reply's token limit (:func:`lmad.llm.schema_budget.fit_schema`):
+  strings and arrays get bounds small enough that the longest reply allowed fits ``max_tokens``,
+  so a model that loops inside a string is made to close it instead of running to the limit with
+  half a JSON object; replies are compact (:data:`~lmad.llm.schema_budget.JSON_FORM`);
 * the mask is applied *before* temperature and nucleus (top-p) sampling: transformers adds its own
   warpers before custom processors, and a top-p set made only of forbidden tokens would leave
   nothing to sample; :func:`constrained_generation` therefore turns generate's warpers off and
@@ -21,51 +21,14 @@ llguidance and transformers are imported only when a constraint is built.
 
 from __future__ import annotations
 
-import copy
 import threading
 from typing import Any
 
 from lmad.errors import ConfigError
-
-MAX_STRING = 3000
-"""Characters a constrained string may hold (TAMA's 300-400 word description fits)."""
-MAX_ITEMS = 50
-"""Items a constrained array may hold (anomalies in one window)."""
+from lmad.llm.schema_budget import JSON_FORM, fit_schema
 
 _TOKENIZERS: dict[int, Any] = {}
 _LOCK = threading.Lock()
-
-
-JSON_FORM = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
-"""Replies are written on one line with a space after each comma and colon: no run of whitespace
-for a small model to loop in."""
-
-
-def bounded_schema(schema: dict[str, Any], max_string: int | None = None) -> dict[str, Any]:
-    """A copy of ``schema`` in which every string has a ``maxLength`` (``max_string``, default
-    :data:`MAX_STRING`) and every array ``maxItems`` (:data:`MAX_ITEMS`).
-
-    Bounds the schema already sets are kept; nothing else changes, so a value valid under the
-    result is valid under ``schema``.
-    """
-    max_string = MAX_STRING if max_string is None else max_string
-    bounded = copy.deepcopy(schema)
-
-    def visit(node: Any) -> None:
-        if isinstance(node, dict):
-            kind = node.get("type")
-            if kind == "string" and "enum" not in node and "const" not in node:
-                node.setdefault("maxLength", max_string)
-            if kind == "array":
-                node.setdefault("maxItems", MAX_ITEMS)
-            for value in node.values():
-                visit(value)
-        elif isinstance(node, list):
-            for value in node:
-                visit(value)
-
-    visit(bounded)
-    return bounded
 
 
 def _llguidance() -> Any:
@@ -102,11 +65,11 @@ class SchemaMask:
     the prompt; every later call first feeds the token sampled last to the matcher.
     """
 
-    def __init__(self, tokenizer: Any, schema: dict[str, Any]) -> None:
+    def __init__(self, tokenizer: Any, schema: dict[str, Any], budget: int) -> None:
+        """``budget``: bytes the longest reply may take (the token limit less the end token)."""
         llguidance = _llguidance()
-        grammar = llguidance.LLMatcher.grammar_from_json_schema(
-            bounded_schema(schema), overrides=JSON_FORM
-        )
+        self.schema = fit_schema(schema, budget)
+        grammar = llguidance.LLMatcher.grammar_from_json_schema(self.schema, overrides=JSON_FORM)
         self.matcher = llguidance.LLMatcher(grammar_tokenizer(tokenizer), grammar)
         if self.matcher.is_error():
             raise ConfigError(
@@ -140,16 +103,17 @@ class SchemaMask:
 
 
 def constrained_generation(
-    tokenizer: Any, schema: dict[str, Any], temperature: float, top_p: float
+    tokenizer: Any, schema: dict[str, Any], temperature: float, top_p: float, max_tokens: int
 ) -> tuple[dict[str, Any], SchemaMask]:
-    """Keyword arguments for ``model.generate`` that hold the reply to ``schema``, and the mask.
+    """Keyword arguments for ``model.generate`` that hold the reply to ``schema`` within
+    ``max_tokens`` (one of them the end-of-sequence token), and the mask.
 
     Sampling (``temperature > 0``) keeps the request's temperature and top-p, applied after the
     mask; greedy decoding picks the most likely allowed token.
     """
     from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopPLogitsWarper
 
-    mask = SchemaMask(tokenizer, schema)
+    mask = SchemaMask(tokenizer, schema, max_tokens - 1)
     processors: list[Any] = [mask]
     kwargs: dict[str, Any] = {"do_sample": temperature > 0}
     if temperature > 0:

@@ -301,7 +301,7 @@ class HFBackend(Backend):
             from lmad.llm.constrained import constrained_generation
 
             constrained, _ = constrained_generation(
-                tokenizer, schema, params.temperature, params.top_p
+                tokenizer, schema, params.temperature, params.top_p, params.max_tokens
             )
             gen.update(constrained)
         if timeout is not None and timeout > 0:

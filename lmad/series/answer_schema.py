@@ -23,6 +23,13 @@ CONFIDENCE_MIN = 1
 CONFIDENCE_MAX = 4
 ANOMALY_FIELDS = ("start", "end", "confidence", "type", "explanation")
 """The fields of one anomaly, in the order the prompt shows them (:class:`answers.Anomaly`)."""
+MAX_EXPLANATION = 400
+MAX_DESCRIPTION = 1200
+MAX_NORMAL_PATTERN = 3000
+"""Characters a model held to the schema may write: a sentence or two per anomaly, a paragraph
+per window, and TAMA's 300-400 words for the normal pattern. They keep a constrained small model
+that loops inside a string within a reply limit; the parser itself accepts longer text, and servers
+are not sent these bounds (:func:`lmad.llm.openai_backend.portable_schema`)."""
 
 
 def _closed(properties: dict[str, Any]) -> dict[str, Any]:
@@ -44,14 +51,16 @@ def answer_schema(window_size: int) -> dict[str, Any]:
         "end": {"type": "integer", "minimum": 1, "maximum": window_size},
         "confidence": {"type": "integer", "enum": list(range(CONFIDENCE_MIN, CONFIDENCE_MAX + 1))},
         "type": {"type": "string", "enum": list(ANOMALY_TYPES)},
-        "explanation": {"type": "string"},
+        "explanation": {"type": "string", "maxLength": MAX_EXPLANATION},
     })  # fmt: skip
     return _closed({
         "anomalies": {"type": "array", "items": anomaly},
-        "description": {"type": "string"},
+        "description": {"type": "string", "maxLength": MAX_DESCRIPTION},
     })  # fmt: skip
 
 
 def reference_schema() -> dict[str, Any]:
     """The schema of a reference answer: the normal pattern in words."""
-    return _closed({"normal_pattern": {"type": "string", "minLength": 1}})
+    return _closed(
+        {"normal_pattern": {"type": "string", "minLength": 1, "maxLength": MAX_NORMAL_PATTERN}}
+    )

@@ -15,7 +15,6 @@ pytest.importorskip("torch")
 pytest.importorskip("llguidance")
 
 from lmad.anomaly_types import ANOMALY_TYPES
-from lmad.llm import constrained
 from lmad.llm.client import LLMClient
 from lmad.llm.config import ModelConfig
 from lmad.llm.hf_backend import HFBackend, clear_model_cache
@@ -68,24 +67,17 @@ def tiny(tmp_path_factory):
     clear_model_cache()
 
 
-@pytest.fixture
-def short_strings(monkeypatch):
-    """Short strings and at most four anomalies, so a random model's answer stays short."""
-    monkeypatch.setattr(constrained, "MAX_STRING", 24)
-    monkeypatch.setattr(constrained, "MAX_ITEMS", 4)
-
-
 def check_answer(text: str, min_items: int = 0) -> dict:
     """``text`` is an answer the schema allows, key by key, and parse_answer takes it as it is."""
     data = json.loads(text)
     assert list(data) == ["anomalies", "description"]
-    assert min_items <= len(data["anomalies"]) <= 4
+    assert min_items <= len(data["anomalies"])
     for item in data["anomalies"]:
         assert list(item) == ["start", "end", "confidence", "type", "explanation"]
         assert 0 <= item["start"] <= WINDOW - 1 and 1 <= item["end"] <= WINDOW
         assert item["confidence"] in (1, 2, 3, 4) and item["type"] in ANOMALY_TYPES
-        assert isinstance(item["explanation"], str) and len(item["explanation"]) <= 24
-    assert isinstance(data["description"], str) and len(data["description"]) <= 24
+        assert isinstance(item["explanation"], str)
+    assert isinstance(data["description"], str)
     parse_answer(data, WINDOW, on_out_of_window="reject")
     return data
 
@@ -95,28 +87,18 @@ def _request(schema, temperature=0.0, max_tokens=2000) -> ChatRequest:
     return ChatRequest((system("find anomalies"), user("1 2 3 50 5")), params, "analysis", schema)
 
 
-def test_bounded_schema_adds_bounds_and_keeps_the_original():
-    schema = answer_schema(WINDOW)
-    bounded = constrained.bounded_schema(schema, max_string=7)
-    items = bounded["properties"]["anomalies"]
-    assert items["maxItems"] == constrained.MAX_ITEMS
-    assert items["items"]["properties"]["explanation"]["maxLength"] == 7
-    assert "maxLength" not in items["items"]["properties"]["type"]  # an enum is bounded already
-    assert bounded["properties"]["description"]["maxLength"] == 7
-    assert "maxLength" not in schema["properties"]["description"]  # the input is not changed
-    already = {"type": "string", "maxLength": 3}
-    assert constrained.bounded_schema(already, 7)["maxLength"] == 3
-
-
 @pytest.mark.parametrize("temperature", [0.0, 0.7])
-def test_random_model_writes_valid_answers_when_constrained(tiny, short_strings, temperature):
+@pytest.mark.parametrize("max_tokens", [200, 400])
+def test_random_model_writes_valid_answers_within_the_token_limit(tiny, temperature, max_tokens):
+    """Each byte is a token here, so a reply that fits the limit is the tightest case."""
     schema = answer_schema(WINDOW)
-    schema["properties"]["anomalies"]["minItems"] = 3  # make it write anomalies, not just []
+    schema["properties"]["anomalies"]["minItems"] = 1  # make it write an anomaly, not just []
     backend = HFBackend(str(tiny))
-    reply = backend.complete(_request(schema, temperature))
-    data = check_answer(reply.text, min_items=3)
-    assert not reply.truncated
-    assert reply.usage.completion_tokens >= len(json.dumps(data)) // 2  # byte tokens, > 1 each
+    reply = backend.complete(_request(schema, temperature, max_tokens))
+    data = check_answer(reply.text, min_items=1)
+    assert not reply.truncated and reply.usage.completion_tokens <= max_tokens
+    assert reply.usage.completion_tokens == len(reply.text.encode()) + 1  # bytes and the end token
+    assert len(json.dumps(data, separators=(", ", ": "))) == len(reply.text)  # compact form
 
 
 def test_unconstrained_model_writes_noise_and_is_marked_truncated(tiny):
@@ -127,10 +109,11 @@ def test_unconstrained_model_writes_noise_and_is_marked_truncated(tiny):
     assert reply.truncated and reply.usage.completion_tokens == 40
 
 
-def test_reference_schema_and_json_object_mode(tiny, short_strings):
-    reply = HFBackend(str(tiny)).complete(_request(reference_schema()))
+def test_reference_schema_and_json_object_mode(tiny):
+    reply = HFBackend(str(tiny)).complete(_request(reference_schema(), max_tokens=120))
     data = json.loads(reply.text)
-    assert list(data) == ["normal_pattern"] and 1 <= len(data["normal_pattern"]) <= 24
+    assert list(data) == ["normal_pattern"] and 1 <= len(data["normal_pattern"]) <= 120
+    assert not reply.truncated
     # json_object holds the reply to some JSON object; unbounded, a random model never closes it
     any_object = HFBackend(str(tiny), structured="json_object")
     reply = any_object.complete(_request(None, max_tokens=30))
