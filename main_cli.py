@@ -175,6 +175,10 @@ def main(argv=None, modality: str = "image") -> int:
     forecast = run.preflight()  # a request larger than the context window stops the run here
     if args.dry_run:
         print("\n".join(forecast.lines()))
+        if args.batch:  # check_batch_llm above made sure the model has a batch price
+            cut = analyzer.client.config.batch_cut or 0.0
+            cost = forecast.estimate.cost_usd * (1 - cut)
+            print(f"  with --batch: ~${cost:.2f} at the batch price ({cut:.0%} off)")
         if note:
             print(f"note: {note}", file=sys.stderr)
         return 0

@@ -175,7 +175,8 @@ def _model_from_entry(name: str, entry: Any, source: str) -> ModelConfig:
 
 
 def _structured(entry: ModelEntry, where: str) -> str:
-    """``structured``, or what the older ``json_mode: true`` meant (``json_object``)."""
+    """``structured``, or what the older ``json_mode: true`` meant (``json_object``); unset, an hf
+    model is constrained to the answer's schema (as ``hf:<name>`` is) and a server is sent nothing."""
     if entry.structured is not None and entry.json_mode is not None:
         raise ConfigError(
             f"{where}: json_mode and structured both set; keep structured "
@@ -183,7 +184,9 @@ def _structured(entry: ModelEntry, where: str) -> str:
         )
     if entry.structured is not None:
         return entry.structured
-    return "json_object" if entry.json_mode else "none"
+    if entry.json_mode is not None:
+        return "json_object" if entry.json_mode else "none"
+    return "json_schema" if entry.provider == "hf" else "none"
 
 
 def load_models(path: str | Path = MODELS_FILE) -> dict[str, ModelConfig]:

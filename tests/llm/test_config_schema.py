@@ -316,3 +316,27 @@ def test_a_key_pasted_into_models_yaml_is_not_shown(tmp_path, monkeypatch):
         assert SECRET[:8] not in str(info.value) and "absent.yaml" in str(info.value)
     with pytest.raises(ConfigError, match=r"set OPENAI_API_KEY or add 'openai: \{api_key"):
         load_api_key(ModelConfig("GPT-4o", "openai", "gpt-4o"), tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize(
+    "settings, expected",
+    [
+        ("  provider: openai\n", "none"),
+        ("  provider: openai\n  json_mode: true\n", "json_object"),
+        ("  provider: openai\n  json_mode: false\n", "none"),
+        ("  provider: openai\n  structured: json_schema\n", "json_schema"),
+        ("  provider: hf\n", "json_schema"),  # as --LLM hf:<name>
+        ("  provider: hf\n  structured: none\n", "none"),
+    ],
+)
+def test_structured_output_setting(tmp_path, settings, expected):
+    path = tmp_path / "models.yaml"
+    path.write_text("M:\n" + settings)
+    assert load_models(path)["M"].structured == expected
+
+
+def test_json_mode_and_structured_together_is_an_error(tmp_path):
+    path = tmp_path / "models.yaml"
+    path.write_text("M:\n  provider: openai\n  json_mode: true\n  structured: json_object\n")
+    with pytest.raises(ConfigError, match="json_mode and structured both set"):
+        load_models(path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -271,3 +272,18 @@ def _task(body: dict) -> str:
     if "This is Task 1" in text:
         return "reference"
     return "reflection" if "Self-reflection" in text else "analysis"
+
+
+def test_dry_run_with_batch_prices_at_the_batch_price(tmp_path):
+    data_dir = make_data(tmp_path)
+    with FakeLLMServer() as server:
+        batch_models(tmp_path, server)
+        keys_file(tmp_path)
+        result = run_cli(tmp_path, data_dir, "--batch", "--dry_run")
+        assert server.count == 0 and server.batch_api.batches == {}
+    assert result.returncode == 0, result.stderr
+    live = float(re.search(r"tokens, ~\$([\d.]+); nothing was sent", result.stdout)[1])
+    batch = float(
+        re.search(r"with --batch: ~\$([\d.]+) at the batch price \(50% off\)", result.stdout)[1]
+    )
+    assert live > 0 and abs(batch - live / 2) <= 0.006  # both rounded to cents
