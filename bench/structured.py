@@ -5,12 +5,11 @@ prompts for the first N text windows of UCR series 135 (300 points, stride 100, 
 temporary folder; one normal reference window, so that a request and its reply fit SmolLM2's
 8,192-token context), in one process with the same weights, prompts and sampling:
 
-- ``none:1``: ``structured: none``, the model writes freely; the parser and one repair turn cope as
-  they can;
 - ``json_schema:1``: every token is masked by the answer's JSON schema (llguidance), bounded to
   the reply limit;
-- ``none:0``: unconstrained again, without a reference (an unconstrained reference that never
-  stops blocks every window, so this row shows the analysis step alone).
+- ``none:1``: ``structured: none``, the model writes freely; the parser and one repair turn cope as
+  they can (``none:0`` runs it without a reference: an unconstrained reference that never stops
+  blocks every window).
 
 For each it prints the windows with a valid answer on the first reply and after the repair turn,
 the seconds per window (analysis stage), and the dry-run estimate of prompt tokens made before the
@@ -18,7 +17,7 @@ run against the prompt tokens the backend reported (the tokenizer's count of the
 Self-reflection is off, so every request is a reference or an analysis.
 
     python bench/structured.py [--windows 10] [--window_size 300] [--max_tokens 1024]
-                               [--timeout 300] [--variants none:1,json_schema:1,none:0]
+                               [--timeout 300] [--variants json_schema:1,none:1]
 """
 
 from __future__ import annotations
@@ -117,32 +116,33 @@ def main() -> None:
     )
     parser.add_argument(
         "--variants",
-        default="none:1,json_schema:1,none:0",
+        default="json_schema:1,none:1",
         help="runs as structured:references, in order (default %(default)s)",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data_dir = Path(tmp)
         prepare(data_dir, args.window_size)
-        rows = [run_variant(data_dir, s, args) for s in args.variants.split(",")]
-    print(f"\nSmolLM2-135M via hf:, UCR 135 text windows of {args.window_size} points")
-    print("structured    refs  reference  valid (1st reply)  valid (after repair)  cut  s/window")
-    for row in rows:
-        n = args.windows
-        print(
-            f"{row['structured']:<13} {row['references']:<5} {row['reference']:<10} "
-            f"{row['first_reply']:>3}/{n:<14} "
-            f"{row['after_repair']:>3}/{n:<17} {row['truncated']:>3}  "
-            f"{row['seconds_per_window']:8.1f}"
-        )
-    for row in rows:
-        ratio = row["estimated_prompt"] / max(1, row["reported_prompt"])
-        print(
-            f"{row['structured']}, {row['references']} reference(s): dry-run estimate "
-            f"{row['estimated_prompt']} prompt tokens in "
-            f"{row['estimated_requests']} requests; reported {row['reported_prompt']} in "
-            f"{row['requests']} requests (repairs included): ratio {ratio:.3f}"
-        )
+        for variant in args.variants.split(","):  # each row printed as soon as it is measured
+            report(run_variant(data_dir, variant, args), args)
+
+
+def report(row: dict, args: argparse.Namespace) -> None:
+    """One variant's figures: valid answers, cut-off replies, time, estimate against usage."""
+    n = args.windows
+    ratio = row["estimated_prompt"] / max(1, row["reported_prompt"])
+    print(
+        f"\nSmolLM2-135M via hf:, UCR 135 text windows of {args.window_size} points, "
+        f"structured: {row['structured']}, {row['references']} reference(s), "
+        f"max_tokens {args.max_tokens}\n"
+        f"  reference {row['reference']}; valid answers: {row['first_reply']}/{n} on the first "
+        f"reply, {row['after_repair']}/{n} after the repair turn; {row['truncated']} analyses "
+        f"cut off by the limit; {row['seconds_per_window']:.1f} s per window\n"
+        f"  dry-run estimate {row['estimated_prompt']} prompt tokens in "
+        f"{row['estimated_requests']} requests; reported {row['reported_prompt']} in "
+        f"{row['requests']} requests (repairs included): ratio {ratio:.3f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
