@@ -315,14 +315,19 @@ def best_f1_threshold(labels: Any, scores: Any) -> float:
 
 
 def detection_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, float]:
-    """Precision, recall, F1 and accuracy at ``threshold`` and at the best-F1 threshold, plus AP.
+    """Precision, recall, F1 and accuracy at ``threshold`` and at the best-F1 threshold, plus AP
+    and ROC-AUC (:func:`lmad.metrics.auc.auc_roc`, the Mann-Whitney probability).
 
     A score counts as anomalous when ``score >= threshold`` (scikit-learn's PR-curve convention).
     Keys: ``precision recall f1 accuracy threshold best_threshold best_precision best_recall
-    best_f1 best_accuracy ap n positives``. AP and best-F1 values are NaN without positives.
+    best_f1 best_accuracy ap roc_auc n positives``, and for each threshold the share of items it
+    flags (``flagged``, ``best_flagged``) and whether that share is at least 95 % (``flags_all``,
+    ``best_flags_all``: precision there is about the anomaly rate, see :mod:`~lmad.traces.ranking`).
+    AP, ROC-AUC and best-F1 values are NaN without positives.
     """
-    from lmad.metrics.auc import auc_pr, labels_and_scores
+    from lmad.metrics.auc import auc_pr, auc_roc, labels_and_scores
     from lmad.metrics.point import point_prf
+    from lmad.traces.ranking import flagged_share, flags_all
 
     y, s = labels_and_scores(labels, scores)
     fixed = point_prf(y, (s >= threshold).astype(np.int8))
@@ -337,7 +342,10 @@ def detection_metrics(labels: Any, scores: Any, threshold: float) -> dict[str, f
         at_best = point_prf(y, (s >= best).astype(np.int8))
         for key in ("precision", "recall", "f1", "accuracy"):
             out[f"best_{key}"] = float(at_best[key])
-    out["ap"] = auc_pr(y, s)
+    out["ap"], out["roc_auc"] = auc_pr(y, s), auc_roc(y, s)
+    for prefix, at in (("", float(threshold)), ("best_", best)):
+        out[f"{prefix}flagged"] = share = flagged_share(s, at)
+        out[f"{prefix}flags_all"] = flags_all(share)
     out["n"], out["positives"] = int(y.size), int(y.sum())
     return out
 
@@ -371,7 +379,9 @@ def evaluate(
 # --- a whole evaluation run (eval.py) --------------------------------------------------------
 
 RESULT_COLUMNS = (
-    "time", "data", "model", "adapter", "method", "level", "n", "positives", "threshold",
-    "precision", "recall", "f1", "accuracy", "best_threshold", "best_precision", "best_recall",
-    "best_f1", "best_accuracy", "ap", "seconds",
+    "time", "data", "sample", "model", "adapter", "method", "level", "n", "positives",
+    "threshold", "precision", "recall", "f1", "accuracy", "flagged", "flags_all",
+    "best_threshold", "best_precision", "best_recall", "best_f1", "best_accuracy", "best_flagged",
+    "best_flags_all", "ap", "roc_auc", "scores", "seconds",
 )  # fmt: skip
+"""Columns of ``data/results/semad/result.csv`` (see ``eval.py --help``)."""
