@@ -7,8 +7,9 @@
 
 Trains on the normal traces of --data_path (raw trace text, BOS first, EOS last: next-token
 prediction; padding ignored). QLoRA (4-bit NF4) by default when CUDA is present, plain LoRA on a
-CPU. Writes the adapter and tokenizer to --output_dir (default data/models/semad/<model name>/)
-and a checkpoint per epoch under <output_dir>/checkpoints/; a rerun resumes from the last one.
+CPU. A step's traces are packed into one row without padding (--batching). Writes
+the adapter and tokenizer to --output_dir (default data/models/semad/<model name>/) and a
+checkpoint per epoch under <output_dir>/checkpoints/; a rerun resumes from the last one.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from lmad.cli import (
     steps_or_all,
     str2bool,
 )
-from lmad.traces.finetune import FinetuneConfig
+from lmad.traces.finetune import BATCHING, FinetuneConfig
 
 # Defaults a user may edit here; flags override them. SemAD used meta-llama/Meta-Llama-3-8B.
 # --resume's default is lmad.traces.finetune.FinetuneConfig's.
@@ -44,6 +45,7 @@ TARGET_MODULES = "q_proj,v_proj"
 QLORA = "auto"
 MAX_STEPS = -1
 SEED = 42
+BATCHING_DEFAULT = "packed"  # or "grouped", "random" (SemAD's padded batches)
 
 
 def module_names(text: str) -> list[str]:
@@ -113,6 +115,18 @@ def build_parser() -> ArgumentParser:
         default=MAX_STEPS,
     )
     flag("seed", "random seed", type=int, default=SEED)
+    flag(
+        "batching",
+        "how a step's traces are laid out. packed: drawn at random (SemAD's batches),\n"
+        "concatenated into one row without padding; position ids restart at every trace,\n"
+        "so no trace attends to another, and the loss equals the padded batch's.\n"
+        "grouped: traces of similar length, padded (also little padding, but a batch's\n"
+        "traces are alike in length, a less varied sample: its held-out loss fell less\n"
+        "per step in bench/semad_train.py). random: SemAD's padded random batches\n"
+        "(about half of the tokens padding on SemAD's training file)",
+        choices=list(BATCHING),
+        default=BATCHING_DEFAULT,
+    )
     flag(
         "resume",
         "continue from the last checkpoint in <output_dir>/checkpoints (True/False)",

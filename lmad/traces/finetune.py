@@ -12,8 +12,13 @@ NF4, double quantisation, bfloat16 compute, ``prepare_model_for_kbit_training``)
 CUDA is present and plain LoRA otherwise (``qlora="on"`` also quantises on a CPU); Adam, lr 5e-5,
 decayed by 0.8 after every epoch (the Trainer steps schedulers per optimizer step, so the per-epoch
 ``ExponentialLR`` is a ``LambdaLR`` of ``gamma ** (step // steps_per_epoch)``); 10 epochs of batch
-8 with the last partial batch dropped; at most 512 tokens. A checkpoint is written after every
-epoch (and at ``max_steps``) under ``<output_dir>/checkpoints/``; a rerun resumes from the last one.
+8 with the last partial batch dropped; at most 512 tokens. By default a step's traces, drawn at
+random as in SemAD, are packed into one row without padding (``batching="packed"``,
+lmad.traces.batching: the traces never attend to each other, and the loss is the one over the
+same traces padded); ``grouped`` pads batches of similar length, ``random`` pads each random batch
+to its longest trace (about half of it padding on SemAD's training file). A checkpoint is written
+after every epoch (and at ``max_steps``) under
+``<output_dir>/checkpoints/``; a rerun resumes from the last one.
 The adapter and tokenizer are saved in ``output_dir``. The Hugging Face Trainer makes the same code
 run under ``torchrun`` or ``accelerate launch`` on several GPUs.
 """
@@ -32,6 +37,14 @@ from typing import Any
 from lmad.errors import ConfigError, DataError
 from lmad.io import atomic_write_json
 from lmad.traces import models
+from lmad.traces.batching import (
+    BATCHING,
+    EncodedTraces,
+    PackedCollator,
+    TraceCollator,
+    note_batching,
+    trace_trainer_class,
+)
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +81,10 @@ class FinetuneConfig:
     seed: int
     resume: bool = True
     """Continue from the last checkpoint; False starts over and removes the old checkpoints."""
+    batching: str = "packed"
+    """How a step's traces are laid out (lmad.traces.batching): ``packed`` (drawn at random, one
+    row without padding, SemAD's loss), ``grouped`` (similar lengths, padded) or ``random``
+    (drawn at random, padded to the longest: SemAD's)."""
     logging_steps: int = 10
     models_dir: str = str(models.MODELS_DIR)
 
@@ -105,6 +122,10 @@ def check_config(config: FinetuneConfig) -> Path:
         raise ConfigError("--gamma must be > 0, --lora_r and --lora_alpha at least 1")
     if config.max_length < 3:
         raise ConfigError(f"--max_length must be at least 3 tokens, got {config.max_length}")
+    if config.batching not in BATCHING:
+        raise ConfigError(
+            f"--batching must be one of {', '.join(BATCHING)}, got {config.batching!r}"
+        )
     models.gguf_folder_name(config.llm_path)
     return Path(config.output_dir or default_output_dir(config.llm_path))
 
@@ -123,40 +144,6 @@ def encode_for_training(tokenizer: Any, text: str, max_length: int) -> list[int]
         raise ConfigError(f"--max_length must be at least 3 tokens, got {max_length}")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"][: max_length - 2]
     return [start_token_id(tokenizer), *ids, int(tokenizer.eos_token_id)]
-
-
-class TraceCollator:
-    """Right-pads a batch; ``labels`` = ``input_ids`` with padding set to -100."""
-
-    def __init__(self, pad_id: int) -> None:
-        self.pad_id = int(pad_id)
-
-    def __call__(self, features: list[dict[str, list[int]]]) -> dict[str, Any]:
-        import torch
-
-        width = max(len(f["input_ids"]) for f in features)
-        ids = torch.full((len(features), width), self.pad_id, dtype=torch.long)
-        labels = torch.full((len(features), width), -100, dtype=torch.long)
-        mask = torch.zeros((len(features), width), dtype=torch.long)
-        for row, feature in enumerate(features):
-            seq = torch.tensor(feature["input_ids"], dtype=torch.long)
-            ids[row, : len(seq)] = seq
-            labels[row, : len(seq)] = seq
-            mask[row, : len(seq)] = 1
-        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
-
-
-class _Encoded:
-    """A map-style dataset of encoded traces (what the Trainer's DataLoader samples)."""
-
-    def __init__(self, rows: list[list[int]]) -> None:
-        self.rows = rows
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> dict[str, list[int]]:
-        return {"input_ids": self.rows[index]}
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -291,20 +278,27 @@ def training_arguments(config: FinetuneConfig, checkpoints: Path, steps: int, wo
 
 
 def build_trainer(
-    config: FinetuneConfig, model: Any, tokenizer: Any, dataset: _Encoded, args: Any, steps: int
+    config: FinetuneConfig,
+    model: Any,
+    tokenizer: Any,
+    dataset: EncodedTraces,
+    args: Any,
+    steps: int,
 ) -> Any:
-    """A Trainer with Adam and the learning rate decayed by ``gamma`` every ``steps`` (an epoch)."""
+    """A Trainer with Adam and the learning rate decayed by ``gamma`` every ``steps`` (an epoch),
+    laying out batches as ``config.batching`` says."""
     import torch
-    from transformers import Trainer
 
     optimizer = torch.optim.Adam(_trainable(model), lr=config.learning_rate)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, epoch_decay(steps, config.gamma))
-    return Trainer(
+    packed = config.batching == "packed"
+    return trace_trainer_class()(
         model=model,
         args=args,
         train_dataset=dataset,
-        data_collator=TraceCollator(tokenizer.pad_token_id),
+        data_collator=PackedCollator() if packed else TraceCollator(tokenizer.pad_token_id),
         optimizers=(optimizer, scheduler),
+        lengths=dataset.lengths if config.batching == "grouped" else None,
     )
 
 
@@ -379,10 +373,11 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
     four_bit = models.use_4bit(config.qlora)
     set_seed(config.seed)
     model, targets = lora_model(config, path, four_bit)
-    dataset = _Encoded([encode_for_training(tokenizer, t, config.max_length) for t in texts])
+    dataset = EncodedTraces([encode_for_training(tokenizer, t, config.max_length) for t in texts])
     args = training_arguments(config, checkpoints, steps, world)
     trainer = build_trainer(config, model, tokenizer, dataset, args, steps)
     last = resume_point(config, checkpoints, trainer.is_world_process_zero())
+    note_batching(config, output_dir, last, trainer.is_world_process_zero())
     output = trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(output_dir))
     result = FinetuneResult(
