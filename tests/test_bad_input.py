@@ -114,6 +114,10 @@ CASES = [
     ("train_classifier.py", ["--dataset", "../x", "--data_dir", "data"], {}, 2, "--dataset"),
     ("fine_tune_llama3.py", ["--max_steps", "0"], {}, 2, "--max_steps"),
     ("eval.py", ["--limit", "0"], {}, 2, "--limit"),
+    ("learning_curve.py", ["--sample", "0"], {}, 2, "--sample"),
+    ("learning_curve.py", ["--budgets", "10,2ep,1ep", "--train_path", "t.csv"],
+     {"t.csv": "trace,label,raw_cause,cause,evelabel\n" + '"a , b",normal,,,[0 0]\n' * 16}, 2,
+     "must increase"),
 ]  # fmt: skip
 
 

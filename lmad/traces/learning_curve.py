@@ -1,0 +1,312 @@
+"""SemAD's learning curve: fine-tune on a schedule of step budgets and score a fixed sample at each.
+
+``learning_curve.py``'s work. One LoRA run (``fine_tune_llama3.py``'s settings and code) is trained
+to each budget in turn, resuming from the checkpoint the previous budget left (the Trainer writes
+one at ``max_steps``), so the adapter at 400 steps is the one a single 400-step run gives. After
+each budget the same seeded stratified sample of the test file (:mod:`lmad.traces.sampling`) is
+scored by :func:`lmad.traces.evaluate.evaluate_run`, with the n-gram baseline beside it; every
+trace's and event's score goes to ``<output_dir>/scores/steps_<n>.csv`` and one row per budget to
+``<output_dir>/curve.csv`` (:data:`CURVE_COLUMNS`), written after each budget. A rerun skips the
+budgets already in curve.csv, so the schedule can be stopped and extended. Budget 0 scores the
+base model. A budget may be given in epochs (``2ep``: twice the steps of one epoch).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from lmad.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+
+OUTPUT_ROOT = Path("data") / "results" / "semad" / "learning_curve"
+METHODS = ("semad", "ngram")
+CURVE_COLUMNS = (
+    "steps", "epochs", "train_loss", "train_seconds", "score_seconds", "sample", "positives",
+    "trace_anomaly_rate", "event_anomaly_rate",
+    *(f"{m}_{lvl}_{k}" for m in METHODS for lvl in ("trace", "event") for k in ("ap", "roc_auc")),
+    "semad_trace_flagged", "time",
+)  # fmt: skip
+"""Columns of curve.csv: per budget the loss, the time spent and each method's AP and ROC-AUC
+at trace and event level (AP's chance level is the anomaly rate), and the share of traces the
+fixed 0.9 threshold flags."""
+
+
+@dataclass
+class CurveOptions:
+    """Every flag of learning_curve.py (those without a default are the script's constants)."""
+
+    llm_path: str
+    train_path: str
+    test_path: str
+    budgets: list[str]
+    """Step budgets (``400``) or epoch budgets (``2ep``), in increasing order."""
+    sample: int | None
+    """Test traces scored at every budget, stratified by label (None: all)."""
+    output_dir: str | None = None
+    """None: ``data/results/semad/learning_curve/<model name>/``."""
+    seed: int = 42
+    batch_size: int = 8
+    learning_rate: float = 5e-5
+    qlora: str = "auto"
+    batching: str = "packed"
+    """fine_tune_llama3.py's --batching."""
+    ngram_order: int = 3
+    """0 leaves the n-gram baseline out."""
+
+    def folder(self) -> Path:
+        """The output folder (the model name checked for use as a folder name)."""
+        from lmad.traces import models
+
+        if self.output_dir:
+            return Path(self.output_dir)
+        return OUTPUT_ROOT / models.adapter_folder_name(self.llm_path, "--output_dir")
+
+
+def parse_budget(text: str) -> tuple[int, str]:
+    """``"400"`` -> (400, "steps"), ``"2ep"`` -> (2, "epochs"); a budget below 0 is refused."""
+    raw = text.strip().lower()
+    unit = "epochs" if raw.endswith("ep") else "steps"
+    number = raw[:-2] if unit == "epochs" else raw
+    try:
+        value = int(number)
+    except ValueError:
+        value = -1
+    if value < 0 or (unit == "epochs" and value == 0):
+        raise ConfigError(f"a budget is a number of steps >= 0 or of epochs such as 2ep: {text!r}")
+    return value, unit
+
+
+def budget_steps(budgets: Sequence[str], steps_per_epoch: int) -> list[int]:
+    """The budgets in optimizer steps; they must increase strictly."""
+    steps = []
+    for text in budgets:
+        value, unit = parse_budget(text)
+        steps.append(value * steps_per_epoch if unit == "epochs" else value)
+    if not steps or any(b <= a for a, b in itertools.pairwise(steps)):
+        raise ConfigError(f"--budgets must increase: {','.join(budgets)} is {steps} steps")
+    return steps
+
+
+def finetune_config(options: CurveOptions, base: Any, steps: int) -> Any:
+    """``base`` (fine_tune_llama3.py's settings) with the curve's, trained to ``steps`` in the
+    curve's ``adapter`` folder and resuming from the last checkpoint there."""
+    return replace(
+        base,
+        llm_path=options.llm_path,
+        data_path=options.train_path,
+        output_dir=str(options.folder() / "adapter"),
+        batch_size=options.batch_size,
+        learning_rate=options.learning_rate,
+        qlora=options.qlora,
+        batching=options.batching,
+        seed=options.seed,
+        max_steps=steps,
+        resume=True,
+        logging_steps=1,
+    )
+
+
+def eval_options(options: CurveOptions, base: Any, steps: int) -> Any:
+    """``base`` (eval.py's settings) scoring the curve's sample at ``steps`` (0: the base model)."""
+    folder = options.folder()
+    return replace(
+        base,
+        llm_path=options.llm_path,
+        peft_path=str(folder / "adapter") if steps > 0 else "none",
+        data_path=options.test_path,
+        train_path=options.train_path,
+        result_path=str(folder / "result.csv"),  # not written: curve.csv holds the rows
+        qlora=options.qlora,
+        ngram_order=options.ngram_order,
+        limit=options.sample,
+        seed=options.seed,
+        scores_path=str(folder / "scores" / f"steps_{steps}.csv"),
+        from_scores=None,
+    )
+
+
+def curve_row(steps: int, steps_per_epoch: int, rows: Sequence[dict[str, Any]],
+              train: dict[str, float]) -> dict[str, Any]:  # fmt: skip
+    """One curve.csv row from eval's result rows (semad and n-gram, trace and event level)."""
+    row: dict[str, Any] = {"steps": steps, "epochs": round(steps / steps_per_epoch, 4), **train}
+    for result in rows:
+        method = "semad" if result["method"] == "semad" else "ngram"
+        for key in ("ap", "roc_auc"):
+            row[f"{method}_{result['level']}_{key}"] = result[key]
+        if method == "semad":
+            rate = result["positives"] / result["n"]
+            row[f"{result['level']}_anomaly_rate"] = rate
+            if result["level"] == "trace":
+                row.update(sample=result["sample"], positives=result["positives"])
+                row["semad_trace_flagged"] = result["flagged"]
+    row["score_seconds"] = round(sum({r["method"]: r["seconds"] for r in rows}.values()), 3)
+    row["time"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    return {column: row.get(column, math.nan) for column in CURVE_COLUMNS}
+
+
+def segment_loss(history: Sequence[dict[str, Any]], after: int, upto: int) -> float:
+    """The mean logged training loss of the steps in (``after``, ``upto``] (NaN when none was
+    logged). The curve logs every step. The Trainer's own ``training_loss`` is not used: after a
+    resume it divides the loss of the steps it trained by all the steps since the start."""
+    losses = [e["loss"] for e in history if "loss" in e and after < e.get("step", -1) <= upto]
+    return float(sum(losses) / len(losses)) if losses else math.nan
+
+
+def read_curve(path: Path) -> list[dict[str, Any]]:
+    """The rows of an existing curve.csv (none when absent); a foreign file is a DataError."""
+    import pandas as pd
+
+    if not path.is_file():
+        return []
+    frame = pd.read_csv(path, float_precision="round_trip")
+    if "steps" not in frame.columns:
+        raise DataError(f"{path} is not a learning curve (no steps column); move it away")
+    return frame.to_dict("records")
+
+
+def write_curve(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    """Write curve.csv atomically, rows sorted by steps."""
+    import pandas as pd
+
+    from lmad.io import atomic_write_text
+
+    frame = pd.DataFrame(list(rows)).reindex(columns=list(CURVE_COLUMNS))
+    frame = frame.sort_values("steps", kind="stable")
+    return atomic_write_text(path, frame.to_csv(index=False))
+
+
+def check_schedule(schedule: Sequence[int], done: dict[int, Any], checkpoints: Path) -> None:
+    """Refuse a budget to train that lies below what the adapter has already been trained to
+    (a curve.csv row or a checkpoint): the Trainer would not go back, and the row would describe
+    the later adapter."""
+    from lmad.traces.finetune import CHECKPOINT
+
+    names = checkpoints.iterdir() if checkpoints.is_dir() else []
+    saved = [int(p.name.split("-")[1]) for p in names if CHECKPOINT.fullmatch(p.name)]
+    trained = max([*done, *saved], default=0)
+    for steps in schedule:
+        if steps not in done and 0 < steps < trained:
+            raise ConfigError(
+                f"budget {steps} lies below the {trained} steps the adapter in "
+                f"{checkpoints.parent} was already trained to; give another --output_dir"
+            )
+
+
+def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[dict[str, Any]]:
+    """Train and score at every budget not yet in curve.csv; returns every row (see module doc).
+
+    ``train_base`` (a FinetuneConfig) and ``eval_base`` (an EvalOptions) hold the settings the
+    curve does not set: fine_tune_llama3.py's and eval.py's.
+
+    Raises:
+        ConfigError: budgets that do not increase, or a bad budget.
+        DataError: a training file without normal traces; a foreign curve.csv.
+    """
+    from lmad.traces.evaluate import evaluate_run
+    from lmad.traces.finetune import finetune, steps_per_epoch, training_texts, world_size
+
+    folder = options.folder()
+    texts = training_texts(options.train_path)
+    per_epoch = steps_per_epoch(len(texts), options.batch_size, world_size())
+    schedule = budget_steps(options.budgets, per_epoch)
+    path = folder / "curve.csv"
+    rows = read_curve(path)
+    done = {int(r["steps"]): r for r in rows}
+    spent = max((r["train_seconds"] for r in rows if r["steps"] > 0), default=0.0)
+    check_schedule(schedule, done, folder / "adapter" / "checkpoints")
+    previous = 0
+    for steps in schedule:
+        if steps in done:
+            log.info("%d steps: already in %s, skipped", steps, path)
+            previous = steps
+            continue
+        train = {"train_loss": math.nan, "train_seconds": 0.0}
+        if steps > 0:
+            started = time.perf_counter()
+            result = finetune(finetune_config(options, train_base, steps), texts)
+            spent += time.perf_counter() - started
+            loss = segment_loss(result.log_history, previous, steps)
+            train = {"train_loss": loss, "train_seconds": round(spent, 1)}
+            previous = steps
+        row = curve_row(
+            steps, per_epoch, evaluate_run(eval_options(options, eval_base, steps)), train
+        )
+        rows = [r for r in rows if int(r["steps"]) != steps] + [row]
+        write_curve(path, rows)
+        log.info("%d steps: SemAD trace AP %.3f, %s trace AP %.3f (written to %s)", steps,
+                 row["semad_trace_ap"], "n-gram", row["ngram_trace_ap"], path)  # fmt: skip
+    return sorted(rows, key=lambda r: r["steps"])
+
+
+def overtaking_step(rows: Sequence[dict[str, Any]], level: str) -> int | None:
+    """The first budget from which SemAD's AP at ``level`` stays above the n-gram's (None: never).
+
+    "Stays": every later budget in ``rows`` keeps it above, so one lucky budget does not count.
+    """
+    ordered = sorted(rows, key=lambda r: r["steps"])
+    ahead = [r[f"semad_{level}_ap"] > r[f"ngram_{level}_ap"] for r in ordered]
+    for index, row in enumerate(ordered):
+        if all(ahead[index:]):
+            return int(row["steps"])
+    return None
+
+
+def verdict(rows: Sequence[dict[str, Any]], ngram: str = "n-gram") -> list[str]:
+    """One line per level: from which budget SemAD's AP stays above the baseline's, or that it
+    did not within the largest budget (none without a baseline)."""
+    if not rows or all(math.isnan(r["ngram_trace_ap"]) for r in rows):
+        return []  # no baseline (--ngram_order 0)
+    largest = int(max(r["steps"] for r in rows))
+    lines = []
+    for level in ("trace", "event"):
+        step = overtaking_step(rows, level)
+        if step is None:
+            lines.append(f"{level} level: SemAD's AP did not stay above the {ngram} baseline's "
+                         f"within {largest} steps")  # fmt: skip
+        else:
+            lines.append(f"{level} level: SemAD's AP is above the {ngram} baseline's from "
+                         f"{step} steps on (up to {largest})")  # fmt: skip
+    return lines
+
+
+def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
+    """AP against training steps: SemAD and the n-gram baseline at trace and event level, and
+    each level's anomaly rate (AP's chance level). Budget 0 is drawn at the left edge of a
+    symmetric-log step axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from lmad.io import atomic_write_bytes
+
+    ordered = sorted(rows, key=lambda r: r["steps"])
+    steps = [r["steps"] for r in ordered]
+    fig = Figure(figsize=(7, 4.2), dpi=120)
+    ax = fig.subplots()
+    for level, colour in (("trace", "tab:blue"), ("event", "tab:orange")):
+        for method, style, name in (("semad", "-o", "SemAD"), ("ngram", "--s", "n-gram")):
+            values = [r[f"{method}_{level}_ap"] for r in ordered]
+            ax.plot(steps, values, style, color=colour, label=f"{name}, {level} AP", ms=4)
+        rate = [r[f"{level}_anomaly_rate"] for r in ordered]
+        ax.plot(steps, rate, ":", color=colour, lw=1, label=f"{level} anomaly rate (chance)")
+    ax.set_xscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
+    ax.set_xlabel("training steps")
+    ax.set_ylabel("average precision")
+    ax.set_ylim(0, 1)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return atomic_write_bytes(path, buffer.getvalue())
