@@ -102,6 +102,11 @@ def build_parser() -> ArgumentParser:
         default=fine_tune_llama3.BATCHING_DEFAULT,
     )
     flag("ngram_order", "order of the n-gram baseline; 0 leaves it out", type=non_negative_int)
+    flag(
+        "bootstrap",
+        "resamples of the paired bootstrap interval of SemAD's AP gain over the baseline",
+        type=positive_int,
+    )
     return p
 
 
@@ -122,12 +127,15 @@ def main(argv=None) -> int:
     )
     plot = plot_curve(rows, folder / "curve.png", title)
     columns = ["steps", "epochs", "train_loss", "semad_trace_ap", "ngram_trace_ap",
-               "trace_anomaly_rate", "semad_event_ap", "ngram_event_ap", "event_anomaly_rate",
-               "train_seconds"]  # fmt: skip
+               "trace_anomaly_rate", "trace_ap_gain_low", "semad_event_ap", "ngram_event_ap",
+               "event_anomaly_rate", "event_ap_gain_low", "train_seconds"]  # fmt: skip
     print(" ".join(f"{c:>15s}" for c in columns))
     for row in rows:
         print(" ".join(f"{row[c]:>15.4g}" for c in columns))
-    print("(an anomaly rate is the AP of scores that know nothing: chance)")
+    print(
+        "(an anomaly rate is the AP of scores that know nothing: chance; *_ap_gain_low is the\n"
+        " lower end of the 95 % paired bootstrap interval of SemAD's AP minus the baseline's)"
+    )
     for line in verdict(rows, f"{options.ngram_order}-gram"):
         print(line)
     print(f"curve written to {folder / 'curve.csv'} and {plot}")

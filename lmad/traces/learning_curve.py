@@ -29,15 +29,19 @@ log = logging.getLogger(__name__)
 
 OUTPUT_ROOT = Path("data") / "results" / "semad" / "learning_curve"
 METHODS = ("semad", "ngram")
+BOOTSTRAP_RESAMPLES = 1000
 CURVE_COLUMNS = (
     "steps", "epochs", "train_loss", "train_seconds", "score_seconds", "sample", "positives",
     "trace_anomaly_rate", "event_anomaly_rate",
     *(f"{m}_{lvl}_{k}" for m in METHODS for lvl in ("trace", "event") for k in ("ap", "roc_auc")),
-    "semad_trace_flagged", "time",
+    "semad_trace_flagged",
+    *(f"{lvl}_ap_gain{end}" for lvl in ("trace", "event") for end in ("", "_low", "_high")),
+    "time",
 )  # fmt: skip
 """Columns of curve.csv: per budget the loss, the time spent and each method's AP and ROC-AUC
 at trace and event level (AP's chance level is the anomaly rate), and the share of traces the
-fixed 0.9 threshold flags."""
+fixed 0.9 threshold flags; ``<level>_ap_gain`` is SemAD's AP minus the n-gram's, with the 95 %
+paired bootstrap interval (``_low``, ``_high``; events resampled by trace, lmad.metrics.bootstrap)."""
 
 
 @dataclass
@@ -61,6 +65,8 @@ class CurveOptions:
     """fine_tune_llama3.py's --batching."""
     ngram_order: int = 3
     """0 leaves the n-gram baseline out."""
+    bootstrap: int = BOOTSTRAP_RESAMPLES
+    """Resamples of the paired bootstrap of SemAD's AP gain over the baseline."""
 
     def folder(self) -> Path:
         """The output folder (the model name checked for use as a folder name)."""
@@ -153,6 +159,34 @@ def curve_row(steps: int, steps_per_epoch: int, rows: Sequence[dict[str, Any]],
     return {column: row.get(column, math.nan) for column in CURVE_COLUMNS}
 
 
+def ap_gains(scores_path: Any, resamples: int = BOOTSTRAP_RESAMPLES) -> dict[str, float]:
+    """SemAD's AP minus the baseline's at trace and event level, from a scores file, with the
+    95 % paired bootstrap interval (events resampled with their trace); NaN without a baseline."""
+    from lmad.metrics.bootstrap import paired_ap_difference
+    from lmad.traces.score_file import read_scores
+
+    frame = read_scores(scores_path)
+    gains: dict[str, float] = {}
+    for level in ("trace", "event"):
+        part = frame[frame["level"] == level]
+        semad = part[part["method"] == "semad"].sort_values(["trace", "event"], kind="stable")
+        ngram = part[part["method"] != "semad"].sort_values(["trace", "event"], kind="stable")
+        keys = ["trace", "event"]
+        if ngram.empty or not semad[keys].reset_index(drop=True).equals(
+            ngram[keys].reset_index(drop=True)
+        ):
+            gains.update({f"{level}_ap_gain{end}": math.nan for end in ("", "_low", "_high")})
+            continue
+        diff = paired_ap_difference(
+            semad["label"].to_numpy(int), semad["score"].to_numpy(float),
+            ngram["score"].to_numpy(float), groups=semad["trace"].to_numpy(int),
+            resamples=resamples,
+        )  # fmt: skip
+        gains.update({f"{level}_ap_gain": diff.value, f"{level}_ap_gain_low": diff.low,
+                      f"{level}_ap_gain_high": diff.high})  # fmt: skip
+    return gains
+
+
 def segment_loss(history: Sequence[dict[str, Any]], after: int, upto: int) -> float:
     """The mean logged training loss of the steps in (``after``, ``upto``] (NaN when none was
     logged). The curve logs every step. The Trainer's own ``training_loss`` is not used: after a
@@ -201,6 +235,16 @@ def check_schedule(schedule: Sequence[int], done: dict[int, Any], checkpoints: P
             )
 
 
+def fill_gains(row: dict[str, Any], folder: Path, resamples: int) -> dict[str, Any]:
+    """A curve.csv row with its AP gains computed from its scores file when they are missing
+    (rows written before the gains existed); unchanged when they are there or no file is."""
+    scores = folder / "scores" / f"steps_{int(row['steps'])}.csv"
+    missing = not isinstance(row.get("trace_ap_gain"), float) or math.isnan(row["trace_ap_gain"])
+    if not missing or not scores.is_file():
+        return row
+    return {**row, **ap_gains(scores, resamples)}
+
+
 def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[dict[str, Any]]:
     """Train and score at every budget not yet in curve.csv; returns every row (see module doc).
 
@@ -223,6 +267,9 @@ def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[di
     done = {int(r["steps"]): r for r in rows}
     spent = max((r["train_seconds"] for r in rows if r["steps"] > 0), default=0.0)
     check_schedule(schedule, done, folder / "adapter" / "checkpoints")
+    rows = [fill_gains(row, folder, options.bootstrap) for row in rows]
+    if rows:
+        write_curve(path, rows)
     previous = 0
     for steps in schedule:
         if steps in done:
@@ -237,9 +284,10 @@ def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[di
             loss = segment_loss(result.log_history, previous, steps)
             train = {"train_loss": loss, "train_seconds": round(spent, 1)}
             previous = steps
-        row = curve_row(
-            steps, per_epoch, evaluate_run(eval_options(options, eval_base, steps)), train
-        )
+        settings = eval_options(options, eval_base, steps)
+        results = evaluate_run(settings)
+        gains = ap_gains(settings.scores_path, options.bootstrap)
+        row = curve_row(steps, per_epoch, results, {**train, **gains})
         rows = [r for r in rows if int(r["steps"]) != steps] + [row]
         write_curve(path, rows)
         log.info("%d steps: SemAD trace AP %.3f, %s trace AP %.3f (written to %s)", steps,
@@ -248,12 +296,11 @@ def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[di
 
 
 def overtaking_step(rows: Sequence[dict[str, Any]], level: str) -> int | None:
-    """The first budget from which SemAD's AP at ``level`` stays above the n-gram's (None: never).
-
-    "Stays": every later budget in ``rows`` keeps it above, so one lucky budget does not count.
-    """
+    """The first budget from which SemAD's AP at ``level`` stays above the n-gram's beyond
+    sampling noise (None: never): the 95 % interval of the gain lies above 0 there and at every
+    later budget of ``rows``, so one lucky budget does not count."""
     ordered = sorted(rows, key=lambda r: r["steps"])
-    ahead = [r[f"semad_{level}_ap"] > r[f"ngram_{level}_ap"] for r in ordered]
+    ahead = [r[f"{level}_ap_gain_low"] > 0 for r in ordered]  # NaN compares False
     for index, row in enumerate(ordered):
         if all(ahead[index:]):
             return int(row["steps"])
@@ -261,20 +308,24 @@ def overtaking_step(rows: Sequence[dict[str, Any]], level: str) -> int | None:
 
 
 def verdict(rows: Sequence[dict[str, Any]], ngram: str = "n-gram") -> list[str]:
-    """One line per level: from which budget SemAD's AP stays above the baseline's, or that it
-    did not within the largest budget (none without a baseline)."""
+    """One line per level: from which budget SemAD's AP stays above the baseline's beyond noise,
+    or that it did not, and the gain at the largest budget (none without a baseline)."""
     if not rows or all(math.isnan(r["ngram_trace_ap"]) for r in rows):
         return []  # no baseline (--ngram_order 0)
-    largest = int(max(r["steps"] for r in rows))
-    lines = []
+    last = max(rows, key=lambda r: r["steps"])
+    largest, lines = int(last["steps"]), []
     for level in ("trace", "event"):
         step = overtaking_step(rows, level)
+        gain = (f"at {largest} steps SemAD {last[f'semad_{level}_ap']:.3f}, {ngram} "
+                f"{last[f'ngram_{level}_ap']:.3f}, chance {last[f'{level}_anomaly_rate']:.3f}: "
+                f"gain {last[f'{level}_ap_gain']:+.3f} [{last[f'{level}_ap_gain_low']:+.3f}, "
+                f"{last[f'{level}_ap_gain_high']:+.3f}]")  # fmt: skip
         if step is None:
             lines.append(f"{level} level: SemAD's AP did not stay above the {ngram} baseline's "
-                         f"within {largest} steps")  # fmt: skip
+                         f"beyond noise within {largest} steps ({gain})")  # fmt: skip
         else:
-            lines.append(f"{level} level: SemAD's AP is above the {ngram} baseline's from "
-                         f"{step} steps on (up to {largest})")  # fmt: skip
+            lines.append(f"{level} level: SemAD's AP is above the {ngram} baseline's beyond "
+                         f"noise from {step} steps on ({gain})")  # fmt: skip
     return lines
 
 

@@ -9,6 +9,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lmad.errors import ConfigError
@@ -35,35 +36,44 @@ def test_budgets_in_steps_and_epochs():
         budget_steps([], 100)
 
 
-def rows(semad: list[float], ngram: float) -> list[dict]:
-    steps = [0, 50, 100, 200, 400][: len(semad)]
-    return [
-        {"steps": s, "semad_trace_ap": a, "ngram_trace_ap": ngram,
-         "semad_event_ap": 0.1, "ngram_event_ap": 0.2}
-        for s, a in zip(steps, semad)
-    ]  # fmt: skip
+def rows(lows: list[float]) -> list[dict]:
+    """Curve rows whose trace-level gain interval starts at ``lows``; events never ahead."""
+    steps = [0, 50, 100, 200, 400][: len(lows)]
+    rows = []
+    for s, low in zip(steps, lows):
+        row = {"steps": s, "trace_ap_gain_low": low, "event_ap_gain_low": -0.1}
+        for level, ap in (("trace", 0.7), ("event", 0.2)):
+            row.update({f"semad_{level}_ap": ap, f"ngram_{level}_ap": 0.5,
+                        f"{level}_anomaly_rate": 0.4, f"{level}_ap_gain": ap - 0.5,
+                        f"{level}_ap_gain_high": 0.3})  # fmt: skip
+        rows.append(row)
+    return rows
 
 
-def test_overtaking_budget_is_where_semad_stays_ahead():
-    # ahead at 100 but behind again at 200: it stays ahead only from 400 on
-    curve = rows([0.3, 0.5, 0.7, 0.5, 0.8], 0.55)
+def test_overtaking_budget_is_where_semad_stays_ahead_beyond_noise():
+    # beyond noise at 100 but not at 200: it stays ahead only from 400 on
+    curve = rows([-0.1, 0.01, 0.05, -0.02, 0.04])
     assert overtaking_step(curve, "trace") == 400
     assert overtaking_step(curve, "event") is None
-    # a tie is not ahead
-    assert overtaking_step(rows([0.3, 0.55], 0.55), "trace") is None
-    assert overtaking_step(rows([0.6, 0.7], 0.55), "trace") == 0
+    assert overtaking_step(rows([-0.1, 0.0]), "trace") is None  # 0 is not above 0
+    assert overtaking_step(rows([-0.1, math.nan]), "trace") is None
+    assert overtaking_step(rows([0.01, 0.02]), "trace") == 0
     assert verdict([{**r, "ngram_trace_ap": math.nan} for r in curve]) == []  # no baseline
     lines = verdict(list(reversed(curve)), "3-gram")  # row order does not matter
     assert lines == [
-        "trace level: SemAD's AP is above the 3-gram baseline's from 400 steps on (up to 400)",
-        "event level: SemAD's AP did not stay above the 3-gram baseline's within 400 steps",
+        "trace level: SemAD's AP is above the 3-gram baseline's beyond noise from 400 steps on "
+        "(at 400 steps SemAD 0.700, 3-gram 0.500, chance 0.400: gain +0.200 [+0.040, +0.300])",
+        "event level: SemAD's AP did not stay above the 3-gram baseline's beyond noise within "
+        "400 steps (at 400 steps SemAD 0.200, 3-gram 0.500, chance 0.400: gain -0.300 "
+        "[-0.100, +0.300])",
     ]
 
 
 def curve_args(root, out, budgets: str) -> list[str]:
     return ["--llm_path", str(root / "base"), "--train_path", str(root / "training_data.csv"),
             "--test_path", str(root / "test_data.csv"), "--budgets", budgets, "--sample", "20",
-            "--output_dir", str(out), "--learning_rate", "5e-3", "--qlora", "off"]  # fmt: skip
+            "--output_dir", str(out), "--learning_rate", "5e-3", "--qlora", "off",
+            "--bootstrap", "50"]  # fmt: skip
 
 
 def adapter_weights(folder) -> dict:
@@ -89,6 +99,11 @@ def test_curve_rows_rerun_and_resumed_adapter(script, semad_files, tmp_path):
         assert row["ngram_trace_ap"] == table[0]["ngram_trace_ap"]
         assert row["ngram_event_roc_auc"] == table[0]["ngram_event_roc_auc"]
         assert float(row["trace_anomaly_rate"]) == int(row["positives"]) / 20
+    for row in table:  # SemAD's AP gain over the baseline, inside its bootstrap interval
+        gain, low, high = (float(row[f"trace_ap_gain{e}"]) for e in ("", "_low", "_high"))
+        assert gain == pytest.approx(float(row["semad_trace_ap"]) - float(row["ngram_trace_ap"]))
+        assert low <= high and low < gain + 0.3 and high > gain - 0.3
+        assert float(row["event_ap_gain_low"]) <= float(row["event_ap_gain_high"])
     # each row is eval.py's metrics of that budget's scores file
     again = script("eval.py", "--from_scores", str(out / "scores" / "steps_8.csv"),
                    "--result_path", str(tmp_path / "r.csv"))  # fmt: skip
@@ -99,7 +114,11 @@ def test_curve_rows_rerun_and_resumed_adapter(script, semad_files, tmp_path):
     assert (out / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "SemAD's AP" in done.stdout and str(out / "curve.csv") in done.stdout
 
-    # a longer schedule trains only the new budget, resuming from the 8-step checkpoint
+    # a longer schedule trains only the new budget, resuming from the 8-step checkpoint; gains
+    # missing from a row (written before they existed) are filled in from its scores file
+    frame = pd.read_csv(out / "curve.csv", dtype=str, keep_default_na=False)
+    frame.loc[1, ["trace_ap_gain", "trace_ap_gain_low", "trace_ap_gain_high"]] = ""
+    frame.to_csv(out / "curve.csv", index=False)
     longer = script("learning_curve.py", *curve_args(root, out, "0,4,8,12"))
     assert longer.returncode == 0, longer.stderr
     assert "8 steps: already in" in longer.stderr
