@@ -100,6 +100,45 @@ class PackedCollator:
         }
 
 
+def check_packing(model: Any, rows: Sequence[Sequence[int]], pad_id: int) -> None:
+    """Refuse packing for a model whose attention does not keep packed traces apart.
+
+    transformers builds the block-diagonal mask from restarting position ids only for models that
+    pass them to its mask functions; another model (remote code, an older architecture) would let
+    a packed trace attend to the ones before it, silently. Two traces of ``rows`` are run packed
+    and padded: the second trace's logits must agree far better (a tenth) with its padded logits
+    than they do when it is packed without restarting positions (what leaking looks like).
+
+    Raises:
+        ConfigError: the model leaks across packed traces.
+    """
+    import torch
+
+    from lmad.errors import ConfigError
+
+    pair = [{"input_ids": list(r)} for r in sorted(rows[:8], key=len)[-2:]]
+    if len(pair) < 2:
+        return
+    packed, padded = PackedCollator()(pair), TraceCollator(pad_id)(pair)
+    first, second = len(pair[0]["input_ids"]), len(pair[1]["input_ids"])
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            alone = model(**padded, use_cache=False).logits[1, :second].float()
+            together = model(**packed).logits[0, first:].float()
+            leaky = {"input_ids": packed["input_ids"], "use_cache": False}
+            leaked = model(**leaky).logits[0, first:].float()
+    finally:
+        model.train(training)
+    apart, leak = float((together - alone).abs().max()), float((leaked - alone).abs().max())
+    if not apart < 0.1 * leak:
+        raise ConfigError(
+            f"{type(model).__name__} does not keep packed traces apart (logits differ by "
+            f"{apart:.3g} packed, {leak:.3g} when leaking); use --batching grouped or random"
+        )
+
+
 class EncodedTraces:
     """A map-style dataset of encoded traces (what the Trainer's DataLoader samples)."""
 

@@ -42,6 +42,7 @@ from lmad.traces.batching import (
     EncodedTraces,
     PackedCollator,
     TraceCollator,
+    check_packing,
     note_batching,
     trace_trainer_class,
 )
@@ -374,6 +375,8 @@ def finetune(config: FinetuneConfig, texts: list[str] | None = None) -> Finetune
     set_seed(config.seed)
     model, targets = lora_model(config, path, four_bit)
     dataset = EncodedTraces([encode_for_training(tokenizer, t, config.max_length) for t in texts])
+    if config.batching == "packed":
+        check_packing(model, dataset.rows, tokenizer.pad_token_id)
     args = training_arguments(config, checkpoints, steps, world)
     trainer = build_trainer(config, model, tokenizer, dataset, args, steps)
     last = resume_point(config, checkpoints, trainer.is_world_process_zero())

@@ -219,6 +219,27 @@ def test_loss_is_the_mean_over_real_tokens_whatever_the_batching(setup):
         assert float(model(**alone).loss) == pytest.approx(float(want), rel=1e-5)
 
 
+class PositionBlind(torch.nn.Module):
+    """A causal LM that drops the position ids: packed traces would see each other."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, position_ids=None, **kwargs):
+        return self.inner(input_ids=input_ids, **kwargs)
+
+
+def test_packing_is_refused_for_a_model_that_lets_packed_traces_see_each_other(setup):
+    tok = setup["tok"]
+    rows = [ft.encode_for_training(tok, t.text, 512) for t in setup["train"][:8]]
+    model = tiny_llama(len(tok), seed=5).train()
+    batching.check_packing(model, rows, tok.pad_token_id)  # a Llama keeps them apart
+    assert model.training  # the mode is restored
+    with pytest.raises(ft.ConfigError, match=r"does not keep packed traces apart.*--batching"):
+        batching.check_packing(PositionBlind(model), rows, tok.pad_token_id)
+
+
 def test_resuming_with_another_order_of_traces_warns(setup, tmp_path, caplog):
     grouped = config(setup, tmp_path, batching="grouped")
     ckpt = str(tmp_path / "checkpoints" / "checkpoint-7")
