@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import json
 import logging
 import math
 import time
@@ -245,6 +246,35 @@ def fill_gains(row: dict[str, Any], folder: Path, resamples: int) -> dict[str, A
     return {**row, **ap_gains(scores, resamples)}
 
 
+SETTINGS = ("llm_path", "train_path", "test_path", "sample", "seed", "batch_size",
+            "learning_rate", "qlora", "batching", "ngram_order")  # fmt: skip
+"""The options one curve must keep: rows trained or scored otherwise do not belong on it."""
+
+
+def check_settings(options: CurveOptions, folder: Path, has_rows: bool) -> None:
+    """Record the curve's settings in ``curve.json``; refuse a rerun that changes one of them
+    (its adapter would resume from checkpoints trained otherwise). A curve.csv written before
+    curve.json existed is taken to match."""
+    from dataclasses import asdict
+
+    from lmad.io import atomic_write_json
+
+    now = {key: value for key, value in asdict(options).items() if key in SETTINGS}
+    path = folder / "curve.json"
+    if path.is_file():
+        before = json.loads(path.read_text())
+        changed = [key for key in SETTINGS if key in before and before[key] != now[key]]
+        if changed:
+            key = changed[0]
+            raise ConfigError(
+                f"{folder} holds a curve with {key} {before[key]!r}, this run asks for "
+                f"{now[key]!r}; give another --output_dir (or the same settings to extend it)"
+            )
+    elif has_rows:
+        log.warning("%s predates curve.json: its settings are taken to be this run's", folder)
+    atomic_write_json(path, now)
+
+
 def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[dict[str, Any]]:
     """Train and score at every budget not yet in curve.csv; returns every row (see module doc).
 
@@ -252,7 +282,8 @@ def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[di
     curve does not set: fine_tune_llama3.py's and eval.py's.
 
     Raises:
-        ConfigError: budgets that do not increase, or a bad budget.
+        ConfigError: budgets that do not increase, or a bad budget; settings other than those
+            of the curve already in the folder (:func:`check_settings`).
         DataError: a training file without normal traces; a foreign curve.csv.
     """
     from lmad.traces.evaluate import evaluate_run
@@ -264,6 +295,7 @@ def run_curve(options: CurveOptions, train_base: Any, eval_base: Any) -> list[di
     schedule = budget_steps(options.budgets, per_epoch)
     path = folder / "curve.csv"
     rows = read_curve(path)
+    check_settings(options, folder, bool(rows))
     done = {int(r["steps"]): r for r in rows}
     spent = max((r["train_seconds"] for r in rows if r["steps"] > 0), default=0.0)
     check_schedule(schedule, done, folder / "adapter" / "checkpoints")

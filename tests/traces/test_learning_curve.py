@@ -128,6 +128,12 @@ def test_curve_rows_rerun_and_resumed_adapter(script, semad_files, tmp_path):
     assert [int(r["steps"]) for r in table2] == [0, 4, 8, 12]
     assert table2[:3] == table  # earlier rows unchanged, digit for digit
 
+    # the curve keeps its settings: another learning rate would resume from these checkpoints
+    settings = json.loads((out / "curve.json").read_text())
+    assert settings["learning_rate"] == 5e-3 and settings["sample"] == 20
+    other = curve_args(root, out, "0,4,8,12,16")
+    other[other.index("--learning_rate") + 1] = "1e-3"
+    assert_user_error(script("learning_curve.py", *other), "learning_rate 0.005", "0.001")
     # a budget below what the adapter was trained to cannot be added any more
     back = script("learning_curve.py", *curve_args(root, out, "0,6,12"))
     assert_user_error(back, "budget 6 lies below the 12 steps")
