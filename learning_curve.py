@@ -7,7 +7,8 @@ with the tuned model and the n-gram baseline (eval.py's code). Writes, under --o
 
   curve.csv             one row per budget: steps, epochs, training loss and time, and the trace-
                         and event-level AP and ROC-AUC of SemAD and the baseline
-  curve.png             AP against steps, with each level's anomaly rate (AP's chance level)
+  curve.png             AP per budget, with each level's anomaly rate (AP's chance level), and
+                        SemAD's AP gain over the baseline with its 95 % bootstrap interval
   scores/steps_<n>.csv  every trace's and event's score (eval.py --from_scores reads them)
   adapter/              the adapter, its checkpoints and semad_training.json
 
@@ -18,6 +19,7 @@ Budget 0 scores the untuned model. A budget in epochs: 1ep,2ep,5ep,10ep (SemAD's
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import eval as eval_script
 import fine_tune_llama3
@@ -114,7 +116,8 @@ def main(argv=None) -> int:
     options = CurveOptions(**vars(build_parser().parse_args(argv)))
     from lmad.traces.evaluate import EvalOptions
     from lmad.traces.finetune import FinetuneConfig
-    from lmad.traces.learning_curve import plot_curve, run_curve, verdict
+    from lmad.traces.learning_curve import run_curve, verdict
+    from lmad.traces.learning_curve_plot import plot_curve
 
     train_flags = ["--llm_path", options.llm_path, "--data_path", options.train_path]
     train_base = FinetuneConfig(**vars(fine_tune_llama3.build_parser().parse_args(train_flags)))
@@ -122,8 +125,9 @@ def main(argv=None) -> int:
     rows = run_curve(options, train_base, eval_base)
     folder = options.folder()
     title = (
-        f"SemAD learning curve: {options.llm_path}, {rows[0]['sample']} of "
-        f"{options.test_path.rsplit('/', 1)[-1]}, lr {options.learning_rate:g}"
+        f"SemAD learning curve: {options.llm_path}, lr {options.learning_rate:g}, batch "
+        f"{options.batch_size}, {options.batching}\n{rows[0]['sample']} of "
+        f"{Path(options.test_path).name}"
     )
     plot = plot_curve(rows, folder / "curve.png", title)
     columns = ["steps", "epochs", "train_loss", "semad_trace_ap", "ngram_trace_ap",

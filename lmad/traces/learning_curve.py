@@ -13,7 +13,6 @@ base model. A budget may be given in epochs (``2ep``: twice the steps of one epo
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import logging
@@ -359,37 +358,3 @@ def verdict(rows: Sequence[dict[str, Any]], ngram: str = "n-gram") -> list[str]:
             lines.append(f"{level} level: SemAD's AP is above the {ngram} baseline's beyond "
                          f"noise from {step} steps on ({gain})")  # fmt: skip
     return lines
-
-
-def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
-    """AP against training steps: SemAD and the n-gram baseline at trace and event level, and
-    each level's anomaly rate (AP's chance level). Budget 0 is drawn at the left edge of a
-    symmetric-log step axis."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
-
-    from lmad.io import atomic_write_bytes
-
-    ordered = sorted(rows, key=lambda r: r["steps"])
-    steps = [r["steps"] for r in ordered]
-    fig = Figure(figsize=(7, 4.2), dpi=120)
-    ax = fig.subplots()
-    for level, colour in (("trace", "tab:blue"), ("event", "tab:orange")):
-        for method, style, name in (("semad", "-o", "SemAD"), ("ngram", "--s", "n-gram")):
-            values = [r[f"{method}_{level}_ap"] for r in ordered]
-            ax.plot(steps, values, style, color=colour, label=f"{name}, {level} AP", ms=4)
-        rate = [r[f"{level}_anomaly_rate"] for r in ordered]
-        ax.plot(steps, rate, ":", color=colour, lw=1, label=f"{level} anomaly rate (chance)")
-    ax.set_xscale("symlog", linthresh=max(1, min([s for s in steps if s > 0], default=1)))
-    ax.set_xlabel("training steps")
-    ax.set_ylabel("average precision")
-    ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="best")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return atomic_write_bytes(path, buffer.getvalue())

@@ -161,3 +161,14 @@ def test_bad_budgets_are_one_error_line(script, tmp_path, budgets, needle):
     args = ["--budgets", budgets, "--train_path", str(train), "--output_dir", str(tmp_path / "o")]
     assert_user_error(script("learning_curve.py", *args), needle)
     assert not (tmp_path / "o").exists()
+
+
+def test_the_figure_is_drawn_with_and_without_a_baseline(tmp_path):
+    from lmad.traces.learning_curve_plot import plot_curve
+
+    curve = rows([-0.1, 0.01, 0.05])
+    blind = [{**r, **dict.fromkeys([k for k in r if "ngram" in k or "gain" in k], math.nan)}
+             for r in curve]  # fmt: skip
+    for name, data in (("with.png", curve), ("without.png", blind)):
+        path = plot_curve(data, tmp_path / "figs" / name, "title")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
