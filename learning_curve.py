@@ -48,6 +48,11 @@ def budget_list(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def sample_size(text: str) -> int | None:
+    """argparse type of ``--sample``: a number of traces >= 1, or ``all``."""
+    return None if text.strip().lower() == "all" else positive_int(text)
+
+
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(description=__doc__)
 
@@ -65,8 +70,8 @@ def build_parser() -> ArgumentParser:
     )
     flag(
         "sample",
-        "test traces scored at every budget, stratified by label (None: all)",
-        type=positive_int,
+        "test traces scored at every budget, stratified by label, or all",
+        type=sample_size,
         default=SAMPLE,
     )
     flag(

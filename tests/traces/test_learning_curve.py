@@ -34,6 +34,11 @@ def test_budgets_in_steps_and_epochs():
         budget_steps(["100", "1ep"], 100)
     with pytest.raises(ConfigError, match="must increase"):
         budget_steps([], 100)
+    import learning_curve
+
+    parse = learning_curve.build_parser().parse_args
+    assert parse(["--sample", "all"]).sample is None and parse([]).sample == 400
+    assert parse(["--budgets", "0, 50,2ep"]).budgets == ["0", "50", "2ep"]
 
 
 def rows(lows: list[float]) -> list[dict]:
