@@ -24,7 +24,7 @@ def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
 
     ordered = sorted(rows, key=lambda r: r["steps"])
     x = list(range(len(ordered)))
-    fig = Figure(figsize=(7.5, 6.4), dpi=120)
+    fig = Figure(figsize=(7.5, 6.4), dpi=120, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [3, 2]})
     for shift, (level, colour) in zip(
         (-0.06, 0.06), (("trace", "tab:blue"), ("event", "tab:orange"))
@@ -47,13 +47,13 @@ def plot_curve(rows: Sequence[dict[str, Any]], path: Path, title: str) -> Path:
     top.set_ylim(0, 1)
     top.set_title(title, fontsize=8)
     top.legend(fontsize=7, loc="upper left", ncol=2)
-    bottom.set_ylabel("SemAD AP - n-gram AP\n(95 % bootstrap interval)", fontsize=8)
+    bottom.set_ylabel("AP gain, 95 % interval", fontsize=9)
     bottom.legend(fontsize=7, loc="upper left")
     bottom.set_xticks(x, [str(int(r["steps"])) for r in ordered])
     bottom.set_xlabel("training steps (budgets of the schedule)")
     for ax in (top, bottom):
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    fig.align_ylabels([top, bottom])
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return atomic_write_bytes(path, buffer.getvalue())
