@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import re
 
 import pytest
 
@@ -22,10 +22,12 @@ def test_main_cli_against_a_stopped_server_says_so_in_one_line(tmp_path):
         f"fake-vlm:\n  provider: openai-compatible\n  model: vlm\n"
         f"  base_url: {base_url}\n  key: none\n"
     )
-    started = time.monotonic()
     result = run_cli(tmp_path, data_dir, str(models))
-    took = time.monotonic() - started
     line = assert_user_error(result, base_url, "fake-vlm", "nothing was answered")
     assert "connection refused" in line
-    assert took < 40, (took, line)  # the connect deadline is 15 s; without it, minutes
+    # the retries stop at the 15 s connect deadline (without it: minutes). The client's own count
+    # of the time it spent retrying is checked, not the run's wall clock, which rendering the
+    # windows on a busy machine can stretch to minutes.
+    tries, seconds = map(int, re.search(r"(\d+) tries in (\d+) s", line).groups())
+    assert tries >= 2 and seconds <= 20, line
     assert "Connection error." not in result.stderr.replace(line, "")  # no other noise
