@@ -32,7 +32,7 @@ class NoSendBackend(Backend):
 
 def hf_takes_images(name: str) -> bool:
     """Whether an ``hf:`` model is an image-text model, from its config alone (no weights)."""
-    from lmad.llm.hf_backend import _is_vision
+    from lmad.llm.hf_backend import is_vision_config
     from lmad.llm.local_models import hf_model_source
 
     try:
@@ -41,7 +41,7 @@ def hf_takes_images(name: str) -> bool:
         raise ConfigError(f"hf: {exc}; install the extras with pip install 'lmad[hf]'") from exc
     path, kwargs = hf_model_source(name)
     try:
-        return _is_vision(AutoConfig.from_pretrained(path, **kwargs))
+        return is_vision_config(AutoConfig.from_pretrained(path, **kwargs))
     except (OSError, ValueError, KeyError) as exc:
         reason = " ".join(str(exc).split())[:300]
         raise ConfigError(f"hf: cannot read the config of {name!r}: {reason}") from exc

@@ -94,7 +94,7 @@ def _load_error(path: str, exc: Exception) -> ConfigError:
     return ConfigError(f"hf: cannot load model {path!r}: {reason}")
 
 
-def _is_vision(config: Any) -> bool:
+def is_vision_config(config: Any) -> bool:
     """Whether the config describes an image-text-to-text model."""
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -127,7 +127,7 @@ def load_model(path: str, device: str, dtype: str, modality: str = "auto") -> Lo
 
         try:
             config = AutoConfig.from_pretrained(path)
-            vision = _is_vision(config) if modality == "auto" else modality == "image"
+            vision = is_vision_config(config) if modality == "auto" else modality == "image"
             kwargs = {"config": config, "dtype": getattr(torch, dtype)}
             if vision:
                 processor = AutoProcessor.from_pretrained(path)
@@ -160,7 +160,7 @@ def _merge_system(conversation: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rest
 
 
-def _with_template(apply: Any, conversation: list[dict[str, Any]], **kwargs: Any) -> Any:
+def apply_chat_template_to(apply: Any, conversation: list[dict[str, Any]], **kwargs: Any) -> Any:
     """Apply a chat template, retrying without a system role if the template refuses it."""
     from jinja2.exceptions import TemplateError
 
@@ -216,7 +216,7 @@ class HFBackend(Backend):
         tokenizer = self.loaded.tokenizer
         if getattr(tokenizer, "chat_template", None):
             conversation = [{"role": m.role, "content": m.text} for m in messages]
-            return _with_template(
+            return apply_chat_template_to(
                 tokenizer.apply_chat_template,
                 conversation,
                 add_generation_prompt=True,
@@ -243,7 +243,7 @@ class HFBackend(Backend):
                 }
                 for m in messages
             ]
-            return _with_template(
+            return apply_chat_template_to(
                 processor.apply_chat_template,
                 conversation,
                 add_generation_prompt=True,

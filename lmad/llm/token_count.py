@@ -174,13 +174,13 @@ class HFTokenizerCounter(TemplateCounter):
     def __init__(self, name: str, image_rule: ImageTokenRule) -> None:
         from transformers import AutoConfig, AutoProcessor, AutoTokenizer
 
-        from lmad.llm.hf_backend import _is_vision
+        from lmad.llm.hf_backend import is_vision_config
         from lmad.llm.local_models import hf_model_source
 
         super().__init__(image_rule)
         path, kwargs = hf_model_source(name)
         try:
-            self.vision = _is_vision(AutoConfig.from_pretrained(path, **kwargs))
+            self.vision = is_vision_config(AutoConfig.from_pretrained(path, **kwargs))
             if self.vision:
                 self.processor: Any = AutoProcessor.from_pretrained(path, **kwargs)
                 self.tokenizer: Any = getattr(self.processor, "tokenizer", self.processor)
@@ -201,11 +201,11 @@ class HFTokenizerCounter(TemplateCounter):
 
     def _encode(self, conversation: list[dict[str, Any]]) -> int:
         """Tokens of a conversation as :mod:`lmad.llm.hf_backend` sends it."""
-        from lmad.llm.hf_backend import _with_template
+        from lmad.llm.hf_backend import apply_chat_template_to
 
         owner = self.processor or self.tokenizer
         if self.templated:
-            encoded = _with_template(
+            encoded = apply_chat_template_to(
                 owner.apply_chat_template,
                 conversation,
                 add_generation_prompt=True,
