@@ -45,7 +45,6 @@ TARGET_MODULES = "q_proj,v_proj"
 QLORA = "auto"
 MAX_STEPS = -1
 SEED = 42
-BATCHING_DEFAULT = "packed"  # or "grouped", "random" (SemAD's padded batches)
 
 
 def module_names(text: str) -> list[str]:
@@ -125,7 +124,6 @@ def build_parser() -> ArgumentParser:
         "per step in bench/semad_train.py). random: SemAD's padded random batches\n"
         "(about half of the tokens padding on SemAD's training file)",
         choices=list(BATCHING),
-        default=BATCHING_DEFAULT,
     )
     flag(
         "resume",

@@ -26,12 +26,13 @@ import fine_tune_llama3
 from lmad.cli import (
     ArgumentParser,
     add_field_flag,
+    field_default,
     non_negative_int,
     positive_float,
     positive_int,
     run_main,
 )
-from lmad.traces.finetune import BATCHING
+from lmad.traces.finetune import BATCHING, FinetuneConfig
 from lmad.traces.learning_curve import CurveOptions
 
 # Defaults a user may edit here; flags override them. The remaining fine-tuning settings (LoRA
@@ -106,9 +107,14 @@ def build_parser() -> ArgumentParser:
         "batching",
         "how a step's traces are laid out (see fine_tune_llama3.py --help)",
         choices=list(BATCHING),
-        default=fine_tune_llama3.BATCHING_DEFAULT,
+        default=field_default(FinetuneConfig, "batching"),
     )
-    flag("ngram_order", "order of the n-gram baseline; 0 leaves it out", type=non_negative_int)
+    flag(
+        "ngram_order",
+        "order of the n-gram baseline; 0 leaves it out",
+        type=non_negative_int,
+        default=eval_script.NGRAM_ORDER,
+    )
     flag(
         "bootstrap",
         "resamples of the paired bootstrap interval of SemAD's AP gain over the baseline",
@@ -120,7 +126,6 @@ def build_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     options = CurveOptions(**vars(build_parser().parse_args(argv)))
     from lmad.traces.evaluate import EvalOptions
-    from lmad.traces.finetune import FinetuneConfig
     from lmad.traces.learning_curve import run_curve, verdict
     from lmad.traces.learning_curve_plot import plot_curve
 

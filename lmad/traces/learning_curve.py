@@ -46,7 +46,8 @@ paired bootstrap interval (``_low``, ``_high``; events resampled by trace, lmad.
 
 @dataclass
 class CurveOptions:
-    """Every flag of learning_curve.py (those without a default are the script's constants)."""
+    """Every flag of learning_curve.py. The fields without a default take the script's constants
+    or, for the settings it shares, fine_tune_llama3.py's and eval.py's (written there once)."""
 
     llm_path: str
     train_path: str
@@ -55,16 +56,16 @@ class CurveOptions:
     """Step budgets (``400``) or epoch budgets (``2ep``), in increasing order."""
     sample: int | None
     """Test traces scored at every budget, stratified by label (None: all)."""
+    seed: int
+    batch_size: int
+    learning_rate: float
+    qlora: str
+    batching: str
+    """fine_tune_llama3.py's --batching."""
+    ngram_order: int
+    """0 leaves the n-gram baseline out."""
     output_dir: str | None = None
     """None: ``data/results/semad/learning_curve/<model name>/``."""
-    seed: int = 42
-    batch_size: int = 8
-    learning_rate: float = 5e-5
-    qlora: str = "auto"
-    batching: str = "packed"
-    """fine_tune_llama3.py's --batching."""
-    ngram_order: int = 3
-    """0 leaves the n-gram baseline out."""
     bootstrap: int = BOOTSTRAP_RESAMPLES
     """Resamples of the paired bootstrap of SemAD's AP gain over the baseline."""
 
